@@ -1,0 +1,43 @@
+"""AsyncJSONDB: an asyncio document database whose collections are plain, crash-safe JSON files."""
+
+from __future__ import annotations
+
+from .collection import Collection
+from .database import AsyncJSONDB, create_database
+from .document import Document
+from .errors import (
+    BackupError,
+    ConfigurationError,
+    CorruptFileError,
+    DatabaseClosedError,
+    DatabaseError,
+    InvalidKeyError,
+    InvalidNameError,
+    InvalidOperationError,
+    InvalidValueError,
+    LockTimeoutError,
+    StorageError,
+)
+from .utils import create_timestamp, create_unique_id
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncJSONDB",
+    "BackupError",
+    "Collection",
+    "ConfigurationError",
+    "CorruptFileError",
+    "DatabaseClosedError",
+    "DatabaseError",
+    "Document",
+    "InvalidKeyError",
+    "InvalidNameError",
+    "InvalidOperationError",
+    "InvalidValueError",
+    "LockTimeoutError",
+    "StorageError",
+    "create_database",
+    "create_timestamp",
+    "create_unique_id",
+]

@@ -1,0 +1,154 @@
+"""Backups: a folder of ``<name>.json`` files and a manifest, itself usable as a database folder.
+
+A backup is taken with every collection locked at once, so it is one consistent moment of the
+whole database even while writers go on; it is written to a temp folder and renamed into place.
+A restore verifies every file of the backup (checksum and JSON) before it changes anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from . import files, snapshot
+from .codec import DecodeError, decode, encode
+from .errors import BackupError, CorruptFileError, InvalidNameError, StorageError
+from .names import validate_collection_name
+from .registry import Folder
+from .store import CollectionStore
+
+MANIFEST_NAME = "asyncjsondb-backup.manifest"
+FORMAT = "asyncjsondb-backup"
+VERSION = 1
+
+
+def collection_names(path: Path) -> list[str]:
+    """Sorted names of the collections whose ``<name>.json`` is in ``path``."""
+    names = []
+    try:
+        entries = list(os.scandir(path))
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise StorageError("list", path, exc) from exc
+    for entry in entries:
+        if entry.name.endswith(".json") and entry.is_file():
+            with contextlib.suppress(InvalidNameError):
+                names.append(validate_collection_name(entry.name[: -len(".json")]))
+    return sorted(names)
+
+
+@contextlib.contextmanager
+def _all_locked(folder: Folder, names: list[str]) -> Iterator[list[CollectionStore]]:
+    """Hold the folder lock and every named collection's locks, in one global order."""
+    stores = [folder.store(name) for name in sorted(set(names))]
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(folder.folder_lock)
+        for store in stores:
+            store._check_fork()
+            stack.enter_context(store.mutex)
+            stack.enter_context(store.plock)
+        yield stores
+
+
+def create_backup(folder: Folder, target: Path) -> None:
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise BackupError(target, "already exists and is not an empty folder")
+    with _all_locked(folder, collection_names(folder.path)) as stores:
+        for store in stores:
+            store._refresh_locked()
+        moment = {store.name: dict(store.data) for store in stores}
+    _write_backup(moment, target)
+
+
+def _write_backup(moment: dict[str, dict[str, bytes]], target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = files.temp_path_for(target)
+    try:
+        temp.mkdir()
+        entries = {}
+        for name, data in moment.items():
+            raw = b"".join(snapshot.render(data))
+            os.close(files.write_atomically(temp / f"{name}.json", [raw]))
+            entries[name] = {
+                "file": f"{name}.json",
+                "records": len(data),
+                "bytes": len(raw),
+                "sha256": hashlib.sha256(raw).hexdigest(),
+            }
+        manifest = {
+            "format": FORMAT,
+            "version": VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "collections": entries,
+        }
+        os.close(files.write_atomically(temp / MANIFEST_NAME, [encode(manifest), b"\n"]))
+        if target.exists():
+            target.rmdir()
+        os.rename(temp, target)
+        files.fsync_directory(target.parent)
+    except BaseException as exc:
+        shutil.rmtree(temp, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, StorageError):
+            raise StorageError("write the backup", target, exc) from exc
+        raise
+
+
+def read_backup(source: Path) -> dict[str, tuple[bytes, dict[str, bytes]]]:
+    """Verify a whole backup; return each collection's file bytes and parsed data."""
+    manifest_path = source / MANIFEST_NAME
+    if not source.is_dir():
+        raise BackupError(source, "no such folder")
+    try:
+        manifest: Any = decode(manifest_path.read_bytes())
+    except FileNotFoundError:
+        raise BackupError(source, f"no {MANIFEST_NAME}: not a backup folder") from None
+    except (DecodeError, ValueError) as exc:
+        raise CorruptFileError(manifest_path, f"not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise CorruptFileError(manifest_path, f"not an {FORMAT} manifest")
+    if manifest.get("version") != VERSION:
+        raise BackupError(source, f"format version {manifest.get('version')!r} is not supported")
+    entries = manifest.get("collections")
+    if not isinstance(entries, dict):
+        raise CorruptFileError(manifest_path, "'collections' is not an object")
+    return {validate_collection_name(name): _read_entry(source, entry)
+            for name, entry in entries.items()}
+
+
+def _read_entry(source: Path, entry: Any) -> tuple[bytes, dict[str, bytes]]:
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+        raise CorruptFileError(source / MANIFEST_NAME, f"bad collection entry {entry!r}")
+    path = source / entry["file"]
+    if path.parent != source or not path.name.endswith(".json"):
+        raise CorruptFileError(source / MANIFEST_NAME, f"bad file name {entry['file']!r}")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise BackupError(source, f"{path.name} is listed in the manifest but missing") from None
+    except OSError as exc:
+        raise StorageError("read", path, exc) from exc
+    if hashlib.sha256(raw).hexdigest() != entry.get("sha256"):
+        raise CorruptFileError(path, "content does not match the manifest's checksum")
+    data = snapshot.parse(raw, path)
+    if len(data) != entry.get("records"):
+        raise CorruptFileError(path, "record count does not match the manifest")
+    return raw, data
+
+
+def restore_backup(folder: Folder, source: Path) -> None:
+    backup = read_backup(source)
+    current = collection_names(folder.path)
+    with _all_locked(folder, current + list(backup)) as stores:
+        for store in stores:
+            if store.name in backup:
+                raw, data = backup[store.name]
+                store.replace_locked(raw, data)
+            else:
+                store.remove_files_locked()

@@ -1,0 +1,94 @@
+"""Standard JSON in and out: orjson when the ``fast`` extra is installed, the stdlib otherwise.
+
+Both paths accept and produce the same documents: UTF-8, no NaN or Infinity, ``str`` object keys,
+integers within 64 bits. Values are kept in memory as their encoded bytes, so decoding is also how
+callers get a private copy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from .errors import InvalidValueError
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - exercised by the stdlib CI leg
+    orjson = None  # type: ignore[assignment]
+
+JSON_LIBRARY = "orjson" if orjson is not None else "json"
+_INT64_MIN, _INT64_MAX = -(2**63), 2**64 - 1
+
+
+def _find_problem(value: Any, depth: int = 0) -> str | None:
+    """Name what standard JSON cannot hold in ``value``, or None when it is fine."""
+    if depth > 254:
+        return "nesting deeper than 255 levels"
+    if value is None or isinstance(value, (str, bool)):
+        return None
+    if isinstance(value, int):
+        return None if _INT64_MIN <= value <= _INT64_MAX else f"integer {value} exceeds 64 bits"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value!r} is not a finite number"
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return f"object key {k!r} is not a str"
+            problem = _find_problem(v, depth + 1)
+            if problem:
+                return problem
+        return None
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            problem = _find_problem(item, depth + 1)
+            if problem:
+                return problem
+        return None
+    return f"{type(value).__name__} is not JSON serializable"
+
+
+def _reject(value: Any) -> None:
+    raise TypeError
+
+
+if orjson is not None:
+    _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+    def encode(value: Any) -> bytes:
+        """Encode ``value`` as compact JSON bytes, or raise InvalidValueError naming the problem."""
+        try:
+            data = orjson.dumps(value, default=_reject, option=_OPTIONS)
+        except (TypeError, orjson.JSONEncodeError):
+            data = None
+        # orjson writes NaN and Infinity as null: look closer only when a null is present.
+        if data is None or (b"null" in data and _find_problem(value)):
+            raise InvalidValueError(_find_problem(value) or "not JSON serializable")
+        return data
+
+    decode = orjson.loads
+
+else:  # pragma: no cover - exercised by the stdlib CI leg
+    _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+    def encode(value: Any) -> bytes:
+        """Encode ``value`` as compact JSON bytes, or raise InvalidValueError naming the problem."""
+        problem = _find_problem(value)
+        if problem:
+            raise InvalidValueError(problem)
+        return _encoder.encode(value).encode()
+
+    def _no_constants(token: str) -> Any:
+        raise ValueError(f"{token} is not standard JSON")
+
+    def decode(data: bytes | str) -> Any:
+        return json.loads(data, parse_constant=_no_constants)
+
+
+DecodeError: type[Exception] = orjson.JSONDecodeError if orjson is not None else ValueError
+
+
+def encode_key(key: str) -> bytes:
+    """Encode a key (already known to be a str) as a JSON string."""
+    return encode(key)

@@ -1,0 +1,111 @@
+"""Crash-safe file primitives: a data file is never rewritten in place.
+
+New contents go to a temp file in the same folder, are fsynced, then ``os.replace`` puts them in
+place and the folder is fsynced, so a crash at any moment leaves either the old or the new file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterable
+from pathlib import Path
+
+from .errors import StorageError
+
+TEMP_MARKER = ".tmp-"
+
+
+def temp_path_for(path: Path) -> Path:
+    """A hidden, unique sibling of ``path``; ``remove_stale_temps`` recognises it."""
+    return path.with_name(f".{path.name}{TEMP_MARKER}{secrets.token_hex(6)}")
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make renames and unlinks in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: Path, chunks: Iterable[bytes], *, durable: bool = True) -> int:
+    """Replace ``path`` with ``chunks``; return an open read-only descriptor of the new file.
+
+    The descriptor pins the inode, so its number identifies this version of the file for as long as
+    the caller keeps it open. On any failure the old file is untouched and the temp file removed.
+    """
+    temp = temp_path_for(path)
+    try:
+        fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError as exc:
+        raise StorageError("create", temp, exc) from exc
+    try:
+        with open(fd, "wb", closefd=False) as stream:
+            stream.writelines(chunks)
+        if durable:
+            os.fsync(fd)
+        os.replace(temp, path)
+        if durable:
+            fsync_directory(path.parent)
+    except BaseException as exc:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        if isinstance(exc, OSError):
+            raise StorageError("write", path, exc) from exc
+        raise
+    return fd
+
+
+def remove_file(path: Path) -> bool:
+    """Unlink ``path``; False when it was not there."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise StorageError("remove", path, exc) from exc
+    return True
+
+
+def remove_stale_temps(directory: Path, stem: str) -> list[Path]:
+    """Remove temp files left by a crash while writing ``stem`` (call with its lock held)."""
+    prefix = f".{stem}{TEMP_MARKER}"
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(directory):
+            if entry.name.startswith(prefix):
+                remove_file(Path(entry.path))
+                removed.append(Path(entry.path))
+    return removed
+
+
+def stat_or_none(path: Path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StorageError("stat", path, exc) from exc
+
+
+def read_file(path: Path) -> tuple[bytes, int] | None:
+    """Read all of ``path``; return its bytes and an open descriptor pinning it, or None if absent."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StorageError("open", path, exc) from exc
+    try:
+        size = os.fstat(fd).st_size
+        with open(fd, "rb", closefd=False) as stream:
+            data = stream.read(size)
+            data += stream.read()
+    except OSError as exc:
+        os.close(fd)
+        raise StorageError("read", path, exc) from exc
+    return data, fd

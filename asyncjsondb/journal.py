@@ -1,0 +1,250 @@
+"""The append-only journal beside ``<name>.json``: one self-checking line per committed operation.
+
+A line is ``<crc32 as 8 hex digits><body>\\n``; the CRC covers the body. Bodies hold encoded JSON
+sliced by length, so replaying a set costs a slice, not a parse and a re-encode::
+
+    s<len(key)>:<key><value>          set key to value
+    d<key>                            delete key
+    c                                 delete every key
+    b<len>:<body><len>:<body>...      several set/delete bodies, applied all or none
+
+Every record states a result, never a change (an increment is journaled as the value it set), so
+replaying records that a snapshot already holds leaves the snapshot as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+from .codec import DecodeError, decode
+from .errors import CorruptFileError, StorageError
+
+
+@dataclass(frozen=True)
+class SetRecord:
+    key: str
+    key_json: bytes
+    value_json: bytes
+
+
+@dataclass(frozen=True)
+class DeleteRecord:
+    key: str
+    key_json: bytes
+
+
+@dataclass(frozen=True)
+class ClearRecord:
+    pass
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    records: tuple[SetRecord | DeleteRecord, ...]
+
+
+Record = Union[SetRecord, DeleteRecord, ClearRecord, BatchRecord]
+
+
+def encode_body(record: Record) -> bytes:
+    if isinstance(record, SetRecord):
+        return b"s%d:%b%b" % (len(record.key_json), record.key_json, record.value_json)
+    if isinstance(record, DeleteRecord):
+        return b"d" + record.key_json
+    if isinstance(record, ClearRecord):
+        return b"c"
+    parts = [encode_body(item) for item in record.records]
+    return b"b" + b"".join(b"%d:%b" % (len(part), part) for part in parts)
+
+
+def frame(record: Record) -> bytes:
+    body = encode_body(record)
+    return b"%08x%b\n" % (zlib.crc32(body), body)
+
+
+def _split_length(body: bytes, start: int) -> tuple[int, int]:
+    """Parse ``<digits>:`` at ``start``; return (length, index after the colon)."""
+    colon = body.index(b":", start)
+    return int(body[start:colon]), colon + 1
+
+
+def decode_body(body: bytes) -> Record:
+    """Parse a body whose CRC already matched; ValueError if it is not a record."""
+    kind = body[:1]
+    if kind == b"s":
+        length, start = _split_length(body, 1)
+        key_json = body[start : start + length]
+        return SetRecord(_decode_key(key_json), key_json, body[start + length :])
+    if kind == b"d":
+        return DeleteRecord(_decode_key(body[1:]), body[1:])
+    if kind == b"c" and len(body) == 1:
+        return ClearRecord()
+    if kind == b"b":
+        items: list[SetRecord | DeleteRecord] = []
+        position = 1
+        while position < len(body):
+            length, start = _split_length(body, position)
+            item = decode_body(body[start : start + length])
+            if not isinstance(item, (SetRecord, DeleteRecord)):
+                raise ValueError("a batch holds only sets and deletes")
+            items.append(item)
+            position = start + length
+        return BatchRecord(tuple(items))
+    raise ValueError(f"unknown record type {kind!r}")
+
+
+def _decode_key(key_json: bytes) -> str:
+    key = decode(key_json)
+    if not isinstance(key, str):
+        raise ValueError("record key is not a string")
+    return key
+
+
+def apply(data: dict[str, bytes], record: Record) -> None:
+    """Apply one record to a collection's key -> encoded value mapping."""
+    if isinstance(record, SetRecord):
+        data[record.key] = record.value_json
+    elif isinstance(record, DeleteRecord):
+        data.pop(record.key, None)
+    elif isinstance(record, ClearRecord):
+        data.clear()
+    else:
+        for item in record.records:
+            apply(data, item)
+
+
+def scan(buffer: bytes, path: Path, base: int) -> tuple[list[Record], int]:
+    """Parse complete, valid lines of ``buffer`` (which starts at file offset ``base``).
+
+    Returns the records and the length of the valid prefix. A bad or unterminated line followed by
+    no valid line is a torn tail (a crash mid-append) and ends the prefix; a bad line followed by a
+    valid one is corruption and raises CorruptFileError, since skipping it would lose data silently.
+    """
+    records: list[Record] = []
+    position = 0
+    end = len(buffer)
+    while position < end:
+        newline = buffer.find(b"\n", position)
+        if newline < 0:
+            return records, position
+        record = _parse_line(buffer, position, newline)
+        if record is None:
+            if _any_valid_line(buffer, newline + 1):
+                raise CorruptFileError(path, "journal line fails its checksum", position=base + position)
+            return records, position
+        records.append(record)
+        position = newline + 1
+    return records, position
+
+
+def _parse_line(buffer: bytes, start: int, newline: int) -> Record | None:
+    if newline - start < 9:
+        return None
+    body = buffer[start + 8 : newline]
+    try:
+        if int(buffer[start : start + 8], 16) != zlib.crc32(body):
+            return None
+        return decode_body(body)
+    except (ValueError, DecodeError):
+        return None
+
+
+def _any_valid_line(buffer: bytes, position: int) -> bool:
+    while position < len(buffer):
+        newline = buffer.find(b"\n", position)
+        if newline < 0:
+            return False
+        if _parse_line(buffer, position, newline) is not None:
+            return True
+        position = newline + 1
+    return False
+
+
+class JournalFile:
+    """An open journal: where this process has read to, and how much of it is on stable storage.
+
+    ``offset`` is the end of the valid records this process has applied; appends go there.
+    Group commit: writers append under the collection lock, then call ``sync_to(their end)``
+    outside it; the first to get ``sync_lock`` fsyncs everything written so far for all of them.
+    """
+
+    def __init__(self, path: Path, fd: int, offset: int) -> None:
+        self.path = path
+        self.fd = fd
+        self.inode = os.fstat(fd).st_ino
+        self.offset = offset
+        self.synced = offset
+        self.sync_lock = threading.Lock()
+        self.retired = False
+
+    @classmethod
+    def open(cls, path: Path, *, create: bool) -> JournalFile | None:
+        flags = os.O_RDWR | (os.O_CREAT if create else 0)
+        try:
+            fd = os.open(path, flags, 0o644)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError("open", path, exc) from exc
+        return cls(path, fd, 0)
+
+    def read_new(self) -> tuple[list[Record], int]:
+        """Read records appended since ``offset``; return them and the new valid end."""
+        size = os.fstat(self.fd).st_size
+        if size <= self.offset:
+            return [], self.offset
+        try:
+            buffer = os.pread(self.fd, size - self.offset, self.offset)
+        except OSError as exc:
+            raise StorageError("read", self.path, exc) from exc
+        records, valid = scan(buffer, self.path, self.offset)
+        return records, self.offset + valid
+
+    def truncate_torn_tail(self, valid_end: int) -> None:
+        """Cut bytes past ``valid_end`` left by a crashed append (call with the lock held)."""
+        if os.fstat(self.fd).st_size > valid_end:
+            try:
+                os.ftruncate(self.fd, valid_end)
+            except OSError as exc:
+                raise StorageError("truncate", self.path, exc) from exc
+
+    def append(self, payload: bytes) -> int:
+        """Write ``payload`` at the end; on failure cut it off again and raise StorageError."""
+        try:
+            written = os.pwrite(self.fd, payload, self.offset)
+            while written < len(payload):
+                written += os.pwrite(self.fd, payload[written:], self.offset + written)
+        except OSError as exc:
+            try:
+                os.ftruncate(self.fd, self.offset)
+            except OSError:
+                pass  # the torn tail is cut at the next open; nothing of it was acknowledged
+            raise StorageError("append to", self.path, exc) from exc
+        self.offset += len(payload)
+        return self.offset
+
+    def sync_to(self, end: int) -> None:
+        """Return once bytes up to ``end`` are on stable storage (group commit)."""
+        if self.synced >= end:
+            return
+        with self.sync_lock:
+            if self.synced >= end or self.retired:
+                return
+            target = self.offset
+            try:
+                os.fdatasync(self.fd) if hasattr(os, "fdatasync") else os.fsync(self.fd)
+            except OSError as exc:
+                raise StorageError("fsync", self.path, exc) from exc
+            self.synced = max(self.synced, target)
+
+    def retire(self) -> None:
+        """Close after compaction: its records are in a fsynced snapshot, so waiters may return."""
+        with self.sync_lock:
+            self.retired = True
+            self.synced = 1 << 62
+            os.close(self.fd)

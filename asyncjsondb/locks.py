@@ -1,0 +1,77 @@
+"""The cross-process lock of one collection (or of a whole database folder).
+
+``filelock.lock_descriptor`` takes an OS lock (``flock`` on Unix, ``LockFileEx`` on Windows) on a
+descriptor we keep open, which costs about a microsecond; filelock's ``FileLock`` object reopens
+its file on every acquire, which costs ~75 us here, a third of an fsync. Waiting polls with a short
+back-off so that a lock held for microseconds is not waited for in 50 ms steps.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from types import TracebackType
+
+from filelock import lock_descriptor, unlock_descriptor
+
+from .errors import LockTimeoutError, StorageError
+
+_FIRST_WAIT = 0.0001
+_LONGEST_WAIT = 0.005
+
+
+class ProcessLock:
+    """An exclusive lock between processes; not reentrant, and not a lock between threads."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _descriptor(self) -> int:
+        # A forked child shares the parent's open file description, and with it the lock: reopen.
+        if self._fd is None or self._pid != os.getpid():
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise StorageError("open lock file", self.path, exc) from exc
+            self._pid = os.getpid()
+        return self._fd
+
+    def acquire(self, timeout: float | None = None) -> None:
+        fd = self._descriptor()
+        if lock_descriptor(fd, blocking=False):
+            return
+        limit = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        wait = _FIRST_WAIT
+        while True:
+            time.sleep(wait)
+            if lock_descriptor(fd, blocking=False):
+                return
+            if time.monotonic() >= deadline:
+                raise LockTimeoutError(self.path, limit)
+            wait = min(wait * 2, _LONGEST_WAIT)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            unlock_descriptor(self._fd)
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> ProcessLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.release()

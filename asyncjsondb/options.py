@@ -1,0 +1,62 @@
+"""The options of ``AsyncJSONDB(db_path, **options)``, checked once, at construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+from .errors import ConfigurationError
+from .store import StoreSettings
+
+Durability = Literal["fsync", "flush"]
+
+
+@dataclass(frozen=True)
+class Options:
+    """``durability='fsync'``: a write is on stable storage when its await returns (survives power
+    loss). ``'flush'``: it is handed to the operating system (survives a crash of the process, not
+    of the machine), several times faster; like SQLite's ``synchronous=FULL`` and ``NORMAL``.
+
+    ``cache_ttl``: how many seconds a read may lag behind writes made by *other* processes; reads
+    always see this process's own writes. 0 checks the files on every read.
+    """
+
+    cache_ttl: float = 1.0
+    durability: Durability = "fsync"
+    lock_timeout: float = 10.0
+    auto_compact: bool = True
+    compact_ratio: float = 1.0
+    compact_min_bytes: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        if self.durability not in ("fsync", "flush"):
+            raise ConfigurationError("durability", "must be 'fsync' or 'flush'")
+        for name in ("cache_ttl", "lock_timeout", "compact_ratio", "compact_min_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ConfigurationError(name, f"must be a non-negative number, not {value!r}")
+        if not isinstance(self.auto_compact, bool):
+            raise ConfigurationError("auto_compact", "must be True or False")
+
+    @classmethod
+    def from_kwargs(cls, options: dict[str, Any]) -> Options:
+        unknown = sorted(set(options) - set(OPTION_NAMES))
+        if unknown:
+            known = ", ".join(OPTION_NAMES)
+            raise ConfigurationError(unknown[0], f"unknown option; the options are {known}")
+        return cls(**options)
+
+    @property
+    def durable(self) -> bool:
+        return self.durability == "fsync"
+
+    def store_settings(self) -> StoreSettings:
+        return StoreSettings(
+            lock_timeout=self.lock_timeout,
+            compact_ratio=self.compact_ratio,
+            compact_min_bytes=int(self.compact_min_bytes),
+            auto_compact=self.auto_compact,
+        )
+
+
+OPTION_NAMES: tuple[str, ...] = tuple(field.name for field in fields(Options))

@@ -1,0 +1,61 @@
+"""Process-wide sharing: every ``AsyncJSONDB`` on the same folder uses the same stores.
+
+Two database objects on one path in one process are then consistent at once, not merely within
+``cache_ttl`` as two processes are; and a web app that opens a database per request (as the Django
+example of the reference does) does not reload its collections every time.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from .locks import ProcessLock
+from .store import CollectionStore, StoreSettings
+
+_lock = threading.Lock()
+_folders: dict[Path, Folder] = {}
+
+FOLDER_LOCK_NAME = ".asyncjsondb.lock"
+
+
+class Folder:
+    """The stores of one database folder, and how many open database objects use them."""
+
+    def __init__(self, path: Path, settings: StoreSettings) -> None:
+        self.path = path
+        self.settings = settings
+        self.users = 0
+        self.folder_lock = ProcessLock(path / FOLDER_LOCK_NAME, settings.lock_timeout)
+        self._stores: dict[str, CollectionStore] = {}
+        self._stores_lock = threading.Lock()
+
+    def store(self, name: str) -> CollectionStore:
+        with self._stores_lock:
+            store = self._stores.get(name)
+            if store is None:
+                store = self._stores[name] = CollectionStore(self.path, name, self.settings)
+            return store
+
+    def loaded_stores(self) -> list[CollectionStore]:
+        with self._stores_lock:
+            return list(self._stores.values())
+
+
+def attach(path: Path, settings: StoreSettings) -> Folder:
+    with _lock:
+        folder = _folders.get(path)
+        if folder is None:
+            folder = _folders[path] = Folder(path, settings)
+        folder.users += 1
+        return folder
+
+
+def detach(folder: Folder) -> bool:
+    """Drop one user; True when it was the last, and the caller must close the stores."""
+    with _lock:
+        folder.users -= 1
+        if folder.users > 0:
+            return False
+        _folders.pop(folder.path, None)
+        return True
