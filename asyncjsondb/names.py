@@ -34,5 +34,5 @@ def validate_key(key: object) -> str:
     if type(key) is str:
         return key
     if isinstance(key, str):
-        return str(key)
+        return str.__str__(key)  # the text itself, not an Enum's "Colour.RED"
     raise InvalidKeyError(key)

@@ -1,0 +1,148 @@
+"""The files on disk: the snapshot's layout and parsing, and the journal's self-checking lines."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+import pytest
+
+from asyncjsondb import AsyncJSONDB, CorruptFileError, create_database
+from asyncjsondb import journal, snapshot
+from asyncjsondb.codec import encode
+from asyncjsondb.journal import BatchRecord, ClearRecord, DeleteRecord, SetRecord
+
+
+def _set(key: str, value: object) -> SetRecord:
+    return SetRecord(key, encode(key), encode(value))
+
+
+TRICKY_KEYS = ['plain', 'quote"inside', 'back\\slash', 'both\\"":', "new\nline", "é☃", "", '":']
+
+
+def test_snapshot_layout_is_one_record_per_line_and_standard_json() -> None:
+    data = {key: encode({"n": i}) for i, key in enumerate(TRICKY_KEYS)}
+    raw = b"".join(snapshot.render(data))
+    assert raw.count(b"\n") == len(data) + 2
+    assert json.loads(raw) == {key: {"n": i} for i, key in enumerate(TRICKY_KEYS)}
+    assert snapshot.parse(raw, Path("x.json")) == data
+    assert snapshot._parse_lines(raw) == data  # our own layout takes the fast path
+
+
+def test_snapshot_of_nothing_is_an_empty_object() -> None:
+    assert b"".join(snapshot.render({})) == b"{}\n"
+    assert snapshot.parse(b"{}\n", Path("x.json")) == {}
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        (b"", "the file is empty"),
+        (b"{\n", "not valid JSON"),
+        (b'{"a": NaN}', "not valid JSON"),
+        (b"[1, 2]", "holds a JSON list"),
+        (b'{\n"a":1,\n"b":tru\n}\n', "not valid JSON"),
+        (b"\xff\xfe{}", "not valid JSON"),
+    ],
+)
+def test_corrupt_snapshots_name_their_problem(raw: bytes, problem: str) -> None:
+    with pytest.raises(CorruptFileError, match=problem) as caught:
+        snapshot.parse(raw, Path("/db/users.json"))
+    assert caught.value.path == Path("/db/users.json")
+
+
+async def test_a_corrupt_collection_file_is_reported_and_never_overwritten(db_path: Path) -> None:
+    db_path.mkdir()
+    (db_path / "users.json").write_bytes(b'{"a": 1,,}')
+    db = AsyncJSONDB(db_path)
+    with pytest.raises(CorruptFileError, match=r"users\.json.*not valid JSON"):
+        await db.get_collection("users")
+    with pytest.raises(CorruptFileError):
+        await db.get_collection("users")
+    await db.close()
+    assert (db_path / "users.json").read_bytes() == b'{"a": 1,,}'
+
+
+def test_journal_lines_round_trip() -> None:
+    records = [
+        _set("a", {"x": 1}),
+        DeleteRecord("b", encode("b")),
+        ClearRecord(),
+        BatchRecord((_set('k"1', [1]), DeleteRecord("k2", encode("k2")))),
+        _set("é\n", None),
+    ]
+    buffer = b"".join(journal.frame(record) for record in records)
+    parsed, valid = journal.scan(buffer, Path("j"), 0)
+    assert parsed == records and valid == len(buffer)
+
+
+def test_a_torn_tail_is_cut_off() -> None:
+    good = journal.frame(_set("a", 1)) + journal.frame(_set("b", 2))
+    half = journal.frame(_set("c", 3))[:-5]
+    for tail in (half, half + b"\n", b"\0" * 40, b"garbage\n\0\0"):
+        records, valid = journal.scan(good + tail, Path("j"), 0)
+        assert [r.key for r in records] == ["a", "b"]  # type: ignore[union-attr]
+        assert valid == len(good)
+
+
+def test_corruption_before_the_tail_raises() -> None:
+    lines = [journal.frame(_set(str(i), i)) for i in range(3)]
+    broken = bytearray(b"".join(lines))
+    broken[len(lines[0]) + 12] ^= 0x01  # one bit of the second line's body
+    with pytest.raises(CorruptFileError, match="fails its checksum") as caught:
+        journal.scan(bytes(broken), Path("/db/c.journal"), 100)
+    assert caught.value.position == 100 + len(lines[0])
+
+
+def test_checksums_cover_the_body() -> None:
+    line = journal.frame(_set("a", 1))
+    assert int(line[:8], 16) == zlib.crc32(line[8:-1])
+
+
+async def test_open_replays_the_journal_and_truncates_a_torn_tail(db_path: Path) -> None:
+    db = AsyncJSONDB(db_path)
+    c = await db.get_collection("c")
+    await c.set_many({"a": 1, "b": 2})
+    await c.delete("a")
+    await c.increment("n")
+    journal_path = db_path / "c.journal"
+    complete = journal_path.read_bytes()
+    # Simulate a crash: nothing is folded (the file is copied before close), a half line appended.
+    crashed = db_path.parent / "crashed"
+    crashed.mkdir()
+    (crashed / "c.json").write_bytes((db_path / "c.json").read_bytes())
+    (crashed / "c.journal").write_bytes(complete + journal.frame(_set("x", 9))[:-3])
+    await db.close()
+    async with create_database(crashed) as again:
+        assert await (await again.get_collection("c")).items() == [("b", 2), ("n", {"value": 1})]
+        assert (crashed / "c.journal").read_bytes() == complete
+    assert json.loads((crashed / "c.json").read_text()) == {"b": 2, "n": {"value": 1}}
+
+
+async def test_mid_journal_corruption_refuses_to_open_and_changes_nothing(db_path: Path) -> None:
+    db_path.mkdir()
+    (db_path / "c.json").write_bytes(b"{}\n")
+    lines = [journal.frame(_set(str(i), i)) for i in range(3)]
+    broken = bytearray(b"".join(lines))
+    broken[12] ^= 0x02
+    (db_path / "c.journal").write_bytes(bytes(broken))
+    db = AsyncJSONDB(db_path)
+    with pytest.raises(CorruptFileError, match=r"c\.journal at byte 0: journal line fails"):
+        await db.get_collection("c")
+    await db.close()
+    assert (db_path / "c.journal").read_bytes() == bytes(broken)
+    assert (db_path / "c.json").read_bytes() == b"{}\n"
+
+
+async def test_leftover_temp_files_are_removed_at_open(db_path: Path) -> None:
+    db_path.mkdir()
+    (db_path / "c.json").write_bytes(b'{"a":1}')
+    stale = db_path / ".c.json.tmp-0123456789ab"
+    stale.write_bytes(b'{"half')
+    other = db_path / ".other.json.tmp-0123456789ab"
+    other.write_bytes(b"x")
+    async with create_database(db_path) as db:
+        assert await (await db.get_collection("c")).get("a") == 1
+        assert not stale.exists()
+        assert other.exists()  # another collection's: removed when that one is opened, under its lock

@@ -1,0 +1,40 @@
+"""Every Python snippet of README.md runs as it is written."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+SNIPPETS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+
+
+def test_the_readme_has_snippets() -> None:
+    assert len(SNIPPETS) >= 2
+
+
+@pytest.mark.parametrize("index", range(len(SNIPPETS)))
+def test_snippet_runs(index: int, tmp_path: Path) -> None:
+    script = tmp_path / f"snippet_{index}.py"
+    script.write_text(SNIPPETS[index], encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-W", "error", str(script)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_quickstart_example_runs(tmp_path: Path) -> None:
+    example = README.parent / "examples" / "quickstart.py"
+    first = subprocess.run([sys.executable, "-W", "error", str(example)], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    assert "quick start, users['user1'] = {'name': 'John', 'email': 'john@example.com'}" in first.stdout
+    assert "role is now moderator" in first.stdout and "run 1 time(s)" in first.stdout
+    second = subprocess.run([sys.executable, str(example)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert "run 2 time(s)" in second.stdout and "total users: 2" in second.stdout
