@@ -118,8 +118,10 @@ def read_backup(source: Path) -> dict[str, tuple[bytes, dict[str, bytes]]]:
     entries = manifest.get("collections")
     if not isinstance(entries, dict):
         raise CorruptFileError(manifest_path, "'collections' is not an object")
-    return {validate_collection_name(name): _read_entry(source, entry)
-            for name, entry in entries.items()}
+    return {
+        validate_collection_name(name): _read_entry(source, entry)
+        for name, entry in entries.items()
+    }
 
 
 def _read_entry(source: Path, entry: Any) -> tuple[bytes, dict[str, bytes]]:

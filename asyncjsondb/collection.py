@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from . import operations
 from .codec import decode, encode
@@ -21,7 +21,7 @@ from .store import CollectionStore
 if TYPE_CHECKING:
     from .database import AsyncJSONDB
 
-Number = Union[int, float]
+Number = int | float
 
 
 class Collection:

@@ -157,4 +157,3 @@ def _prepare_folder(path: Path) -> Path:
     if not os.access(path, os.W_OK | os.X_OK):
         raise StorageError("write to", path, PermissionError(13, "Permission denied"))
     return Path(os.path.realpath(path))
-

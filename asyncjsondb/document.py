@@ -24,8 +24,9 @@ class Document:
     async def save(self, data: Mapping[str, Any]) -> bool:
         """Store ``data`` plus ``_id`` (the document id) and ``_updated`` (a Unix timestamp)."""
         if not isinstance(data, Mapping):
-            raise InvalidValueError(f"a document is a mapping, not {type(data).__name__}",
-                                    key=self.doc_id)
+            raise InvalidValueError(
+                f"a document is a mapping, not {type(data).__name__}", key=self.doc_id
+            )
         return await self.collection.set(
             self.doc_id, {**data, "_id": self.doc_id, "_updated": now()}
         )
@@ -40,6 +41,7 @@ class Document:
     async def update_fields(self, updates: Mapping[str, Any]) -> bool:
         """Merge ``updates`` and refresh ``_updated``; False when the document does not exist."""
         if not isinstance(updates, Mapping):
-            raise InvalidValueError(f"updates must be a mapping, not {type(updates).__name__}",
-                                    key=self.doc_id)
+            raise InvalidValueError(
+                f"updates must be a mapping, not {type(updates).__name__}", key=self.doc_id
+            )
         return await self.collection.update(self.doc_id, {**updates, "_updated": now()})

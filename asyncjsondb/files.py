@@ -93,7 +93,7 @@ def stat_or_none(path: Path) -> os.stat_result | None:
 
 
 def read_file(path: Path) -> tuple[bytes, int] | None:
-    """Read all of ``path``; return its bytes and an open descriptor pinning it, or None if absent."""
+    """Read ``path``; return its bytes and a descriptor pinning it, or None if it is absent."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:

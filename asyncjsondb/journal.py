@@ -14,12 +14,12 @@ replaying records that a snapshot already holds leaves the snapshot as it was.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 from .codec import DecodeError, decode
 from .errors import CorruptFileError, StorageError
@@ -48,7 +48,7 @@ class BatchRecord:
     records: tuple[SetRecord | DeleteRecord, ...]
 
 
-Record = Union[SetRecord, DeleteRecord, ClearRecord, BatchRecord]
+Record = SetRecord | DeleteRecord | ClearRecord | BatchRecord
 
 
 def encode_body(record: Record) -> bytes:
@@ -135,7 +135,9 @@ def scan(buffer: bytes, path: Path, base: int) -> tuple[list[Record], int]:
         record = _parse_line(buffer, position, newline)
         if record is None:
             if _any_valid_line(buffer, newline + 1):
-                raise CorruptFileError(path, "journal line fails its checksum", position=base + position)
+                raise CorruptFileError(
+                    path, "journal line fails its checksum", position=base + position
+                )
             return records, position
         records.append(record)
         position = newline + 1
@@ -220,10 +222,9 @@ class JournalFile:
             while written < len(payload):
                 written += os.pwrite(self.fd, payload[written:], self.offset + written)
         except OSError as exc:
-            try:
+            # If this fails too, the torn tail is cut at the next open; none of it was acknowledged.
+            with contextlib.suppress(OSError):
                 os.ftruncate(self.fd, self.offset)
-            except OSError:
-                pass  # the torn tail is cut at the next open; nothing of it was acknowledged
             raise StorageError("append to", self.path, exc) from exc
         self.offset += len(payload)
         return self.offset
@@ -237,7 +238,7 @@ class JournalFile:
                 return
             target = self.offset
             try:
-                os.fdatasync(self.fd) if hasattr(os, "fdatasync") else os.fsync(self.fd)
+                _sync_data(self.fd)
             except OSError as exc:
                 raise StorageError("fsync", self.path, exc) from exc
             self.synced = max(self.synced, target)
@@ -248,3 +249,11 @@ class JournalFile:
             self.retired = True
             self.synced = 1 << 62
             os.close(self.fd)
+
+
+def _sync_data(fd: int) -> None:
+    """fdatasync where there is one: it skips the timestamps an fsync would also write."""
+    if hasattr(os, "fdatasync"):
+        os.fdatasync(fd)
+    else:  # pragma: no cover - macOS, Windows
+        os.fsync(fd)

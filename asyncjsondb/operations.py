@@ -10,14 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from . import journal
 from .codec import decode, encode, encode_key
 from .errors import InvalidOperationError, InvalidValueError
 from .journal import BatchRecord, ClearRecord, DeleteRecord, Record, SetRecord
 
-Number = Union[int, float]
+Number = int | float
 _MISSING = object()
 
 
@@ -48,7 +48,7 @@ class View:
                 self.record(item)
 
 
-Plan = tuple[Union[Record, None], Any]
+Plan = tuple[Record | None, Any]
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,9 @@ def update(key: str, updates: dict[str, Any]) -> Callable[[View, str], Plan]:
         current = decode(stored)
         if not isinstance(current, dict):
             kind = type(current).__name__
-            raise InvalidOperationError(f"update needs a stored object, found {kind}",
-                                        collection=collection, key=key)
+            raise InvalidOperationError(
+                f"update needs a stored object, found {kind}", collection=collection, key=key
+            )
         current.update(updates)
         return SetRecord(key, encode_key(key), encode(current)), True
 
@@ -124,14 +125,18 @@ def increment(key: str, field: str, amount: Number) -> Callable[[View, str], Pla
         elif isinstance(current, dict):
             if field in current and not _is_number(current[field]):
                 kind = type(current[field]).__name__
-                raise InvalidOperationError(f"field {field!r} holds {kind}, not a number",
-                                            collection=collection, key=key)
+                raise InvalidOperationError(
+                    f"field {field!r} holds {kind}, not a number", collection=collection, key=key
+                )
             result = current[field] = current.get(field, 0) + amount
             document = current
         else:
             kind = type(current).__name__
-            raise InvalidOperationError(f"increment needs an object or a number, found {kind}",
-                                        collection=collection, key=key)
+            raise InvalidOperationError(
+                f"increment needs an object or a number, found {kind}",
+                collection=collection,
+                key=key,
+            )
         if isinstance(result, float) and not math.isfinite(result):
             raise InvalidValueError(f"incrementing by {amount!r} overflows to {result!r}", key=key)
         return SetRecord(key, encode_key(key), encode(document)), result

@@ -100,9 +100,7 @@ class CollectionStore:
 
     def is_fresh(self, ttl: float) -> bool:
         return (
-            self._epoch == _fork_epoch
-            and self.loaded
-            and time.monotonic() - self.checked_at < ttl
+            self._epoch == _fork_epoch and self.loaded and time.monotonic() - self.checked_at < ttl
         )
 
     async def ensure_fresh(self, ttl: float) -> None:
@@ -168,7 +166,7 @@ class CollectionStore:
 
     def _read_journal_locked(self, journal_file: JournalFile, data: dict[str, bytes]) -> None:
         records, valid_end = journal_file.read_new()
-        # We hold the lock, so nobody is mid-append: bytes past the valid end are a crash's torn tail.
+        # We hold the lock, so nobody is mid-append: bytes past the valid end are a torn tail.
         journal_file.truncate_torn_tail(valid_end)
         apply_all(data, records)
         journal_file.offset = journal_file.synced = valid_end

@@ -1,4 +1,4 @@
-"""Fixtures shared by the core tests: a fresh database folder, and a database per durability mode."""
+"""Shared fixtures: a fresh database folder, and a database per durability mode."""
 
 from __future__ import annotations
 

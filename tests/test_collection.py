@@ -30,7 +30,19 @@ async def test_set_get_delete_exists(db: AsyncJSONDB) -> None:
 
 async def test_any_json_value_round_trips(db: AsyncJSONDB) -> None:
     things = await db.get_collection("things")
-    values = [None, True, 0, -7, 2**63 - 1, 1.5, "", "é ☃ \n \"quoted\"", [], {}, [1, [2, {"x": None}]]]
+    values = [
+        None,
+        True,
+        0,
+        -7,
+        2**63 - 1,
+        1.5,
+        "",
+        'é ☃ \n "quoted"',
+        [],
+        {},
+        [1, [2, {"x": None}]],
+    ]
     for index, value in enumerate(values):
         await things.set(str(index), value)
     assert await things.values() == values
@@ -236,4 +248,8 @@ async def test_hand_edited_files_are_read(db_path: Path) -> None:
         notes = await db.get_collection("notes")
         assert await notes.items() == [("a", {"text": "hi"}), ("b", [1, 2])]
         await notes.set("c", 3)
-    assert json.loads((db_path / "notes.json").read_text()) == {"a": {"text": "hi"}, "b": [1, 2], "c": 3}
+    assert json.loads((db_path / "notes.json").read_text()) == {
+        "a": {"text": "hi"},
+        "b": [1, 2],
+        "c": 3,
+    }

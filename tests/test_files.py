@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncjsondb import AsyncJSONDB, CorruptFileError, create_database
-from asyncjsondb import journal, snapshot
+from asyncjsondb import AsyncJSONDB, CorruptFileError, create_database, journal, snapshot
 from asyncjsondb.codec import encode
 from asyncjsondb.journal import BatchRecord, ClearRecord, DeleteRecord, SetRecord
 
@@ -18,7 +17,7 @@ def _set(key: str, value: object) -> SetRecord:
     return SetRecord(key, encode(key), encode(value))
 
 
-TRICKY_KEYS = ['plain', 'quote"inside', 'back\\slash', 'both\\"":', "new\nline", "é☃", "", '":']
+TRICKY_KEYS = ["plain", 'quote"inside', "back\\slash", 'both\\"":', "new\nline", "é☃", "", '":']
 
 
 def test_snapshot_layout_is_one_record_per_line_and_standard_json() -> None:
@@ -145,4 +144,6 @@ async def test_leftover_temp_files_are_removed_at_open(db_path: Path) -> None:
     async with create_database(db_path) as db:
         assert await (await db.get_collection("c")).get("a") == 1
         assert not stale.exists()
-        assert other.exists()  # another collection's: removed when that one is opened, under its lock
+        assert (
+            other.exists()
+        )  # another collection's: removed when that one is opened, under its lock

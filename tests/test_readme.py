@@ -23,18 +23,30 @@ def test_snippet_runs(index: int, tmp_path: Path) -> None:
     script.write_text(SNIPPETS[index], encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-W", "error", str(script)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
 
 
 def test_the_quickstart_example_runs(tmp_path: Path) -> None:
     example = README.parent / "examples" / "quickstart.py"
-    first = subprocess.run([sys.executable, "-W", "error", str(example)], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=60)
+    first = subprocess.run(
+        [sys.executable, "-W", "error", str(example)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert first.returncode == 0, first.stderr
-    assert "quick start, users['user1'] = {'name': 'John', 'email': 'john@example.com'}" in first.stdout
+    assert (
+        "quick start, users['user1'] = {'name': 'John', 'email': 'john@example.com'}"
+        in first.stdout
+    )
     assert "role is now moderator" in first.stdout and "run 1 time(s)" in first.stdout
-    second = subprocess.run([sys.executable, str(example)], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60)
+    second = subprocess.run(
+        [sys.executable, str(example)], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert "run 2 time(s)" in second.stdout and "total users: 2" in second.stdout

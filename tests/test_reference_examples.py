@@ -19,13 +19,16 @@ REFERENCE = Path(__file__).resolve().parents[2] / "shared/reference/asyncjsondb-
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 pytestmark = pytest.mark.skipif(
-    not REFERENCE.exists(), reason=f"the reference is not at {REFERENCE} (a checkout beside shared/)"
+    not REFERENCE.exists(),
+    reason=f"the reference is not at {REFERENCE} (a checkout beside shared/)",
 )
 
 
 def _blocks() -> list[str]:
     text = REFERENCE.read_text(encoding="utf-8")
-    return [block.replace("from db import", "from asyncjsondb import") for block in BLOCK.findall(text)]
+    return [
+        block.replace("from db import", "from asyncjsondb import") for block in BLOCK.findall(text)
+    ]
 
 
 def _compiles(source: str) -> bool:
@@ -73,7 +76,9 @@ def _run_program(source: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("index", [i for i, b in enumerate(_blocks()) if _kind(b) == "program"])
-def test_program_examples_run(index: int, workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_program_examples_run(
+    index: int, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _run_program(_blocks()[index])
     out = capsys.readouterr().out
     assert out  # both programs print what they did
@@ -86,7 +91,9 @@ def test_coroutine_examples_run(workdir: Path, capsys: pytest.CaptureFixture[str
     sources = [b for b in _blocks() if _kind(b) == "coroutine"]
     for source in sources:
         namespace: dict[str, Any] = {}
-        exec(compile("from asyncjsondb import create_database\n" + source, "<ex>", "exec"), namespace)
+        exec(
+            compile("from asyncjsondb import create_database\n" + source, "<ex>", "exec"), namespace
+        )
         coroutine = next(v for k, v in namespace.items() if k.endswith("_example"))
         asyncio.run(coroutine())
     assert "Debug mode: False" in capsys.readouterr().out
