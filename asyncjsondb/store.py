@@ -15,11 +15,11 @@ together by whichever caller drains the queue first, sharing one append and one 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,8 @@ from .locks import ProcessLock
 from .operations import Operation, View, apply_all
 
 _fork_epoch = 0
+Pending = tuple[Operation, "asyncio.Future[Any]"]
+Outcome = tuple["asyncio.Future[Any]", bool, Any]
 
 
 def _count_fork() -> None:
@@ -87,7 +89,7 @@ class CollectionStore:
         self.checked_at = float("-inf")
         self._snapshot: _FileIdentity | None = None
         self._journal: JournalFile | None = None
-        self._pending: deque[tuple[Operation, Future[Any]]] = deque()
+        self._pending: deque[Pending] = deque()
         self._pending_lock = threading.Lock()
         self._draining = False
         self._epoch = _fork_epoch
@@ -184,61 +186,57 @@ class CollectionStore:
     async def submit(self, operation: Operation) -> Any:
         """Queue ``operation``; the first caller that finds no drainer commits the queue."""
         self._check_fork()
-        done: Future[Any] = Future()
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         with self._pending_lock:
-            self._pending.append((operation, done))
+            self._pending.append((operation, waiter))
             start = not self._draining
             self._draining = True
         if start:
             await run_blocking(self._drain)
-        if done.done():
-            return done.result()
-        return await asyncio.wrap_future(done)
+        return await waiter
 
     def _drain(self) -> None:
         """Commit queued operations; hand on to the pool if more arrived meanwhile."""
         with self._pending_lock:
             batch = list(self._pending)
             self._pending.clear()
-        self._commit(batch)
-        with self._pending_lock:
-            if not self._pending:
-                self._draining = False
-                return
-        executor().submit(self._drain)
+        try:
+            _deliver(self._commit(batch))
+        finally:
+            with self._pending_lock:
+                more = bool(self._pending)
+                self._draining = more
+            if more:
+                executor().submit(self._drain)
+        self._maybe_compact()
 
-    def _commit(self, batch: list[tuple[Operation, Future[Any]]]) -> None:
+    def _commit(self, batch: list[Pending]) -> list[Outcome]:
+        """Plan, append and sync ``batch``; return each waiter's result or exception."""
         records: list[Record] = []
-        outcomes: list[tuple[Future[Any], Any]] = []
+        outcomes: list[Outcome] = []
         try:
             with self.mutex:
                 self._check_fork()
                 with self.plock:
                     self._refresh_locked()
                     view = View(self.data)
-                    for operation, done in batch:
+                    for operation, waiter in batch:
                         try:
                             record, result = operation.plan(view, self.name)
                         except Exception as exc:  # the caller's own error, e.g. update of a list
-                            done.set_exception(exc)
+                            outcomes.append((waiter, False, exc))
                             continue
                         if record is not None:
                             view.record(record)
                             records.append(record)
-                        outcomes.append((done, result))
+                        outcomes.append((waiter, True, result))
                     journal_file, end = self._append_locked(records)
             if journal_file is not None and any(op.durable for op, _ in batch):
                 self._sync(journal_file, end)
-        except BaseException as exc:
-            for _, done in batch:
-                if not done.done():
-                    done.set_exception(exc if isinstance(exc, DatabaseError) else _wrap(exc))
-            if not isinstance(exc, Exception):
-                raise
-            return
-        for done, result in outcomes:
-            done.set_result(result)
-        self._maybe_compact()
+        except Exception as exc:
+            error = exc if isinstance(exc, DatabaseError) else _wrap(exc)
+            return [(waiter, False, error) for _, waiter in batch]
+        return outcomes
 
     def _append_locked(self, records: list[Record]) -> tuple[JournalFile | None, int]:
         if not records:
@@ -359,6 +357,26 @@ class CollectionStore:
             self._forget_files()
             self.loaded = False
             self.plock.close()
+
+
+def _deliver(outcomes: list[Outcome]) -> None:
+    """Settle waiters with one wake-up per event loop, not one per waiter."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_settle, settled)
+
+
+def _settle(outcomes: list[Outcome]) -> None:
+    for waiter, ok, value in outcomes:
+        if waiter.done():  # the caller was cancelled; its write is committed all the same
+            continue
+        if ok:
+            waiter.set_result(value)
+        else:
+            waiter.set_exception(value)
 
 
 def _wrap(exc: BaseException) -> DatabaseError:
