@@ -347,7 +347,12 @@ class CollectionStore:
             with self._pending_lock:
                 if not self._pending and not self._draining:
                     break
-            time.sleep(0.0005)
+                drain_here = not self._draining
+                self._draining = True
+            if drain_here:  # commit the queue in this thread rather than wait for a pool thread
+                self._drain()
+            else:
+                time.sleep(0.0005)
         with self.mutex:
             if self.loaded and self._journal is not None:
                 with self.plock:
