@@ -1,8 +1,8 @@
 """``Collection``: the dict-like async API of one collection.
 
-Values live in memory as their encoded JSON, so every read decodes a private copy (mutating what
+Backends hand values over as encoded JSON, so every read decodes a private copy (mutating what
 ``get``, ``find`` or a filter received never changes stored data) and every write encodes, which
-validates it before anything is touched. Fresh reads are served from memory on the event loop.
+validates it before anything is touched.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import operations
+from . import mutations
+from .backend import CollectionBackend
 from .codec import decode, encode
 from .errors import InvalidValueError
 from .names import validate_key
-from .operations import Operation
-from .store import CollectionStore
 
 if TYPE_CHECKING:
     from .database import AsyncJSONDB
@@ -27,60 +26,51 @@ Number = int | float
 class Collection:
     """A named set of key -> JSON value pairs, stored as ``<db_path>/<name>.json``."""
 
-    def __init__(self, database: AsyncJSONDB, store: CollectionStore) -> None:
+    def __init__(self, database: AsyncJSONDB, name: str, backend: CollectionBackend) -> None:
         self._database = database
-        self._store = store
+        self._name = name
+        self._backend = backend
 
     @property
     def name(self) -> str:
-        return self._store.name
+        return self._name
 
     def __repr__(self) -> str:
         return f"<Collection {self.name!r} of {self._database!r}>"
 
-    async def _data(self) -> dict[str, bytes]:
-        """The current key -> encoded value mapping, refreshed if older than ``cache_ttl``."""
-        database = self._database
-        database._check_open()
-        store = self._store
-        if not store.is_fresh(database.options.cache_ttl):
-            await store.ensure_fresh(database.options.cache_ttl)
-        return store.data
-
-    async def _submit(self, plan: Callable[..., Any]) -> Any:
+    def _open(self) -> CollectionBackend:
         self._database._check_open()
-        return await self._store.submit(Operation(plan, self._database.options.durable))
+        return self._backend
 
     # -- reads -----------------------------------------------------------------------------
 
     async def get(self, key: str, default: Any = None) -> Any:
         """The value stored under ``key`` (a private copy), or ``default``."""
         key = validate_key(key)
-        raw = (await self._data()).get(key)
+        raw = await self._open().get(key)
         return default if raw is None else decode(raw)
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The stored values of those ``keys`` that exist, in the order asked."""
         wanted = [validate_key(key) for key in _not_a_str(keys, "keys")]
-        data = await self._data()
-        found = {key: data.get(key) for key in wanted}
-        return {key: decode(raw) for key, raw in found.items() if raw is not None}
+        found = await self._open().get_many(wanted)
+        return {key: decode(raw) for key, raw in found.items()}
 
     async def exists(self, key: str) -> bool:
-        key = validate_key(key)
-        return key in await self._data()
+        return await self._open().contains(validate_key(key))
 
     async def keys(self) -> list[str]:
-        return list(await self._data())
+        return await self._open().keys()
 
     async def values(self) -> list[Any]:
-        return [decode(raw) for raw in list((await self._data()).values())]
+        return [decode(raw) async for chunk in self._open().value_chunks() for raw in chunk]
 
     async def items(self) -> list[tuple[str, Any]]:
-        return [(key, decode(raw)) for key, raw in list((await self._data()).items())]
+        chunks = self._open().item_chunks()
+        return [(key, decode(raw)) async for chunk in chunks for key, raw in chunk]
 
     async def count(self) -> int:
-        return len(await self._data())
+        return await self._open().count()
 
     async def find(
         self, filter_func: Callable[[Any], Any] | None = None, limit: int | None = None
@@ -95,18 +85,17 @@ class Collection:
             raise InvalidValueError(f"limit must not be negative, got {limit}")
         if filter_func is not None and not callable(filter_func):
             raise InvalidValueError(f"filter_func must be callable, not {filter_func!r}")
-        stored = list((await self._data()).values())
+        backend = self._open()
+        found: list[Any] = []
         if limit == 0:
-            return []
-        if filter_func is None:
-            chosen = stored if limit is None else stored[:limit]
-            return [decode(raw) for raw in chosen]
-        found = []
-        for value in map(decode, stored):
-            if filter_func(value):
-                found.append(value)
-                if limit is not None and len(found) >= limit:
-                    break
+            return found
+        keep = filter_func or _everything
+        async for chunk in backend.value_chunks():
+            for value in map(decode, chunk):
+                if keep(value):
+                    found.append(value)
+                    if limit is not None and len(found) >= limit:
+                        return found
         return found
 
     # -- writes ----------------------------------------------------------------------------
@@ -114,26 +103,26 @@ class Collection:
     async def set(self, key: str, value: Any) -> bool:
         """Store ``value`` (a copy of it) under ``key``."""
         key = validate_key(key)
-        return bool(await self._submit(operations.set_value(key, _encode(value, key))))
+        return bool(await self._open().apply(mutations.SetValue(key, _encode(value, key))))
 
     async def set_many(self, items: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> int:
         """Store several values at once: one journal record, so all or none survive a crash."""
         pairs = items.items() if isinstance(items, Mapping) else items
-        encoded = [(validate_key(k), _encode(v, k)) for k, v in _not_a_str(pairs, "items")]
-        return int(await self._submit(operations.set_many(encoded)))
+        encoded = tuple((validate_key(k), _encode(v, k)) for k, v in _not_a_str(pairs, "items"))
+        return int(await self._open().apply(mutations.SetMany(encoded)))
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``; False when it was not there."""
         key = validate_key(key)
-        return bool(await self._submit(operations.delete(key)))
+        return bool(await self._open().apply(mutations.Delete(key)))
 
     async def delete_many(self, keys: Iterable[str]) -> int:
         """Remove several keys at once (all or none); return how many existed."""
-        wanted = [validate_key(key) for key in _not_a_str(keys, "keys")]
-        return int(await self._submit(operations.delete_many(wanted)))
+        wanted = tuple(dict.fromkeys(validate_key(key) for key in _not_a_str(keys, "keys")))
+        return int(await self._open().apply(mutations.DeleteMany(wanted)))
 
     async def clear(self) -> bool:
-        await self._submit(operations.clear())
+        await self._open().apply(mutations.Clear())
         return True
 
     async def update(self, key: str, updates: Mapping[str, Any]) -> bool:
@@ -142,7 +131,7 @@ class Collection:
         if not isinstance(updates, Mapping):
             raise InvalidValueError(f"updates must be a mapping, not {type(updates).__name__}")
         private = decode(_encode(dict(updates), key))
-        return bool(await self._submit(operations.update(key, private)))
+        return bool(await self._open().apply(mutations.Update(key, private)))
 
     async def increment(self, key: str, field: str = "value", amount: Number = 1) -> Number:
         """Add ``amount`` to a numeric field (or to a stored bare number); return the new number.
@@ -156,8 +145,12 @@ class Collection:
             raise InvalidValueError(f"amount must be a number, not {amount!r}", key=key)
         if isinstance(amount, float) and not math.isfinite(amount):
             raise InvalidValueError(f"amount must be finite, not {amount!r}", key=key)
-        result: Number = await self._submit(operations.increment(key, field, amount))
+        result: Number = await self._open().apply(mutations.Increment(key, field, amount))
         return result
+
+
+def _everything(value: Any) -> bool:
+    return True
 
 
 def _encode(value: Any, key: str) -> bytes:

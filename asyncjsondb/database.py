@@ -1,4 +1,4 @@
-"""``AsyncJSONDB``: a folder of collections, and the entry point of the API."""
+"""``AsyncJSONDB``: a database of named collections, and the entry point of the API."""
 
 from __future__ import annotations
 
@@ -8,14 +8,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from . import backup as backup_module
-from . import registry
-from .bridge import run_blocking
+from .backend import Backend, open_backend
 from .collection import Collection
-from .errors import DatabaseClosedError, StorageError
+from .errors import DatabaseClosedError
 from .names import validate_collection_name
 from .options import Options
-from .store import CollectionStore
 
 
 class AsyncJSONDB:
@@ -26,15 +23,16 @@ class AsyncJSONDB:
     """
 
     def __init__(self, db_path: str | os.PathLike[str] = "./data", **options: Any) -> None:
-        self.db_path = Path(db_path)
         self.options = Options.from_kwargs(options)
-        self._folder: registry.Folder | None = None
+        self._backend: Backend = open_backend(db_path, self.options)
+        self.db_path = Path(db_path)
         self._collections: dict[str, Collection] = {}
         self._closed = False
+        self._used = False
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
-        return f"<AsyncJSONDB {str(self.db_path)!r} {state}>"
+        return f"<AsyncJSONDB {self._backend.location!r} {state}>"
 
     async def __aenter__(self) -> AsyncJSONDB:
         return self
@@ -49,19 +47,12 @@ class AsyncJSONDB:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise DatabaseClosedError(self.db_path)
+            raise DatabaseClosedError(self._backend.location)
 
-    async def _attach(self) -> registry.Folder:
+    def _start(self) -> Backend:
         self._check_open()
-        if self._folder is None:
-            path = await run_blocking(_prepare_folder, self.db_path)
-            if self._folder is None:
-                self._folder = registry.attach(path, self.options.store_settings())
-        return self._folder
-
-    async def _store(self, name: str) -> CollectionStore:
-        validate_collection_name(name)
-        return (await self._attach()).store(name)
+        self._used = True
+        return self._backend
 
     # -- collections -----------------------------------------------------------------------
 
@@ -71,31 +62,23 @@ class AsyncJSONDB:
         if collection is not None:
             self._check_open()
             return collection
-        store = await self._store(name)
-        await run_blocking(store.create)
-        collection = self._collections.setdefault(name, Collection(self, store))
-        return collection
+        validate_collection_name(name)
+        backend = await self._start().collection(name)
+        return self._collections.setdefault(name, Collection(self, name, backend))
 
     async def drop_collection(self, name: str) -> bool:
         """Delete the collection's files; False when it did not exist."""
-        store = await self._store(name)
+        validate_collection_name(name)
         self._collections.pop(name, None)
-        return await run_blocking(store.drop)
+        return await self._start().drop(name)
 
     async def list_collections(self) -> list[str]:
-        """Names of the collections in the folder, sorted."""
-        folder = await self._attach()
-        return await run_blocking(backup_module.collection_names, folder.path)
+        """Names of the collections in the database, sorted."""
+        return await self._start().names()
 
     async def compact(self) -> list[str]:
         """Fold every collection's journal into its ``.json`` file; return the ones compacted."""
-        folder = await self._attach()
-        names = await run_blocking(backup_module.collection_names, folder.path)
-        done = []
-        for name in names:
-            if await run_blocking(folder.store(name).compact):
-                done.append(name)
-        return done
+        return await self._start().compact()
 
     # -- backup ----------------------------------------------------------------------------
 
@@ -104,8 +87,7 @@ class AsyncJSONDB:
 
         The folder is itself a database folder (open it with ``AsyncJSONDB(backup_path)``).
         """
-        folder = await self._attach()
-        await run_blocking(backup_module.create_backup, folder, Path(backup_path))
+        await self._start().backup(Path(backup_path))
         return True
 
     async def restore(self, backup_path: str | os.PathLike[str]) -> bool:
@@ -114,8 +96,7 @@ class AsyncJSONDB:
         A missing or corrupt backup raises and changes nothing. Afterwards the database holds
         exactly the backup's collections, for existing ``Collection`` objects too.
         """
-        folder = await self._attach()
-        await run_blocking(backup_module.restore_backup, folder, Path(backup_path))
+        await self._start().restore(Path(backup_path))
         return True
 
     # -- lifetime --------------------------------------------------------------------------
@@ -129,14 +110,11 @@ class AsyncJSONDB:
         if self._closed:
             return
         self._closed = True
-        folder, self._folder = self._folder, None
         self._collections.clear()
-        if folder is not None and registry.detach(folder):
-            for store in folder.loaded_stores():
-                await run_blocking(store.close)
+        await self._backend.close()
 
     def __del__(self) -> None:
-        if not getattr(self, "_closed", True) and getattr(self, "_folder", None) is not None:
+        if not getattr(self, "_closed", True) and getattr(self, "_used", False):
             warnings.warn(
                 f"{self!r} was never closed; call 'await db.close()' or use 'async with'",
                 ResourceWarning,
@@ -147,13 +125,3 @@ class AsyncJSONDB:
 def create_database(db_path: str | os.PathLike[str] = "./data", **options: Any) -> AsyncJSONDB:
     """Create a database object for ``db_path`` (see ``AsyncJSONDB`` for the options)."""
     return AsyncJSONDB(db_path, **options)
-
-
-def _prepare_folder(path: Path) -> Path:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StorageError("create the database folder", path, exc) from exc
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise StorageError("write to", path, PermissionError(13, "Permission denied"))
-    return Path(os.path.realpath(path))

@@ -16,6 +16,7 @@ from . import journal
 from .codec import decode, encode, encode_key
 from .errors import InvalidOperationError, InvalidValueError
 from .journal import BatchRecord, ClearRecord, DeleteRecord, Record, SetRecord
+from .mutations import Clear, Delete, Increment, Mutation, SetMany, SetValue, Update
 
 Number = int | float
 _MISSING = object()
@@ -83,10 +84,10 @@ def set_many(items: Iterable[tuple[str, bytes]]) -> Callable[[View, str], Plan]:
 
 
 def delete_many(keys: Iterable[str]) -> Callable[[View, str], Plan]:
-    unique = list(dict.fromkeys(keys))
+    """Delete the distinct ``keys`` that exist (the caller removed duplicates)."""
 
     def plan(view: View, collection: str) -> Plan:
-        present = [DeleteRecord(k, encode_key(k)) for k in unique if view.get(k) is not None]
+        present = [DeleteRecord(k, encode_key(k)) for k in keys if view.get(k) is not None]
         return (BatchRecord(tuple(present)) if present else None), len(present)
 
     return plan
@@ -147,3 +148,20 @@ def increment(key: str, field: str, amount: Number) -> Callable[[View, str], Pla
 def apply_all(data: dict[str, bytes], records: Iterable[Record]) -> None:
     for record in records:
         journal.apply(data, record)
+
+
+def plan_for(mutation: Mutation) -> Callable[[View, str], Plan]:
+    """The journal plan of a backend-neutral mutation."""
+    if isinstance(mutation, SetValue):
+        return set_value(mutation.key, mutation.value_json)
+    if isinstance(mutation, Delete):
+        return delete(mutation.key)
+    if isinstance(mutation, Clear):
+        return clear()
+    if isinstance(mutation, Update):
+        return update(mutation.key, mutation.updates)
+    if isinstance(mutation, Increment):
+        return increment(mutation.key, mutation.field, mutation.amount)
+    if isinstance(mutation, SetMany):
+        return set_many(mutation.items)
+    return delete_many(mutation.keys)

@@ -105,7 +105,7 @@ async def test_a_failed_fsync_raises_and_memory_follows_the_disk(
         await c.set("a", {"v": 100})
     monkeypatch.undo()
     # After a failed fsync nothing is known of the page cache: the store reloads from the files.
-    assert not c._store.loaded
+    assert not c._backend._store.loaded  # type: ignore[attr-defined]
     assert await c.get("b") == {"v": 2}
     await db.close()
 

@@ -1,0 +1,123 @@
+"""The JSON-file storage backend: a folder with one ``<name>.json`` (and journal) per collection."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from . import backup as backup_module
+from . import registry
+from .bridge import run_blocking
+from .errors import StorageError
+from .mutations import Mutation
+from .operations import Operation, plan_for
+from .options import Options
+from .store import CollectionStore
+
+
+class FileCollection:
+    """Reads served from the shared in-memory store while fresh; writes through its queue."""
+
+    __slots__ = ("_store", "_ttl", "_durable")
+
+    def __init__(self, store: CollectionStore, options: Options) -> None:
+        self._store = store
+        self._ttl = options.cache_ttl
+        self._durable = options.durable
+
+    async def _fresh(self) -> dict[str, bytes]:
+        store = self._store
+        if not store.is_fresh(self._ttl):
+            await run_blocking(store.refresh)
+        return store.data
+
+    async def get(self, key: str) -> bytes | None:
+        store = self._store  # inlined _fresh: get is the hottest read
+        if not store.is_fresh(self._ttl):
+            await run_blocking(store.refresh)
+        return store.data.get(key)
+
+    async def get_many(self, keys: list[str]) -> dict[str, bytes]:
+        data = await self._fresh()
+        found = {key: data.get(key) for key in keys}
+        return {key: raw for key, raw in found.items() if raw is not None}
+
+    async def contains(self, key: str) -> bool:
+        return key in await self._fresh()
+
+    async def keys(self) -> list[str]:
+        return list(await self._fresh())
+
+    async def count(self) -> int:
+        return len(await self._fresh())
+
+    async def value_chunks(self) -> AsyncIterator[list[bytes]]:
+        yield list((await self._fresh()).values())
+
+    async def item_chunks(self) -> AsyncIterator[list[tuple[str, bytes]]]:
+        yield list((await self._fresh()).items())
+
+    async def apply(self, mutation: Mutation) -> Any:
+        return await self._store.submit(Operation(plan_for(mutation), self._durable))
+
+
+class FileBackend:
+    """A database folder, shared with every other ``AsyncJSONDB`` of the process on it."""
+
+    def __init__(self, path: Path, options: Options) -> None:
+        self.path = path
+        self.location = str(path)
+        self._options = options
+        self._folder: registry.Folder | None = None
+
+    async def _attach(self) -> registry.Folder:
+        if self._folder is None:
+            real = await run_blocking(_prepare_folder, self.path)
+            if self._folder is None:
+                self._folder = registry.attach(real, self._options.store_settings())
+        return self._folder
+
+    async def collection(self, name: str) -> FileCollection:
+        store = (await self._attach()).store(name)
+        await run_blocking(store.create)
+        return FileCollection(store, self._options)
+
+    async def drop(self, name: str) -> bool:
+        return await run_blocking((await self._attach()).store(name).drop)
+
+    async def names(self) -> list[str]:
+        folder = await self._attach()
+        return await run_blocking(backup_module.collection_names, folder.path)
+
+    async def compact(self) -> list[str]:
+        folder = await self._attach()
+        done = []
+        for name in await self.names():
+            if await run_blocking(folder.store(name).compact):
+                done.append(name)
+        return done
+
+    async def backup(self, target: Path) -> None:
+        await run_blocking(backup_module.create_backup, await self._attach(), target)
+
+    async def restore(self, source: Path) -> None:
+        await run_blocking(backup_module.restore_backup, await self._attach(), source)
+
+    async def close(self) -> None:
+        """Fold journals into the ``.json`` files once the process's last user has closed."""
+        folder, self._folder = self._folder, None
+        if folder is not None and registry.detach(folder):
+            for store in folder.loaded_stores():
+                await run_blocking(store.close)
+
+
+def _prepare_folder(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError("create the database folder", path, exc) from exc
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise StorageError("write to", path, PermissionError(13, "Permission denied"))
+    return Path(os.path.realpath(path))
