@@ -16,6 +16,7 @@ from .errors import (
     InvalidOperationError,
     InvalidValueError,
     LockTimeoutError,
+    ServerError,
     StorageError,
 )
 from .utils import create_timestamp, create_unique_id
@@ -36,6 +37,7 @@ __all__ = [
     "InvalidOperationError",
     "InvalidValueError",
     "LockTimeoutError",
+    "ServerError",
     "StorageError",
     "create_database",
     "create_timestamp",

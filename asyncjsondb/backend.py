@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from .errors import ConfigurationError
 from .mutations import Mutation
 from .options import Options
 
@@ -43,8 +44,22 @@ class Backend(Protocol):
     async def close(self) -> None: ...
 
 
+URL_SCHEMES = ("postgresql", "postgres")
+
+
 def open_backend(db_path: str | os.PathLike[str], options: Options) -> Backend:
-    """The backend for ``db_path``; touches nothing until first used."""
+    """The backend for ``db_path``: a ``postgresql://`` URL or a folder. Touches nothing yet."""
+    location = os.fspath(db_path)
+    if "://" in location:
+        scheme = location.split("://", 1)[0]
+        if scheme not in URL_SCHEMES:
+            raise ConfigurationError("db_path", f"{scheme}:// is not supported; use postgresql://")
+        from .postgres.backend import PostgresBackend
+
+        return PostgresBackend(location, options)
+    given = options.server_only()
+    if given:
+        raise ConfigurationError(given[0], "applies only to a postgresql:// database")
     from .file_backend import FileBackend
 
-    return FileBackend(Path(db_path), options)
+    return FileBackend(Path(location), options)

@@ -64,10 +64,10 @@ def create_backup(folder: Folder, target: Path) -> None:
         for store in stores:
             store._refresh_locked()
         moment = {store.name: dict(store.data) for store in stores}
-    _write_backup(moment, target)
+    write_backup(moment, target)
 
 
-def _write_backup(moment: dict[str, dict[str, bytes]], target: Path) -> None:
+def write_backup(moment: dict[str, dict[str, bytes]], target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = files.temp_path_for(target)
     try:

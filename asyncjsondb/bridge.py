@@ -1,8 +1,11 @@
-"""The one place where blocking work leaves the event loop.
+"""The one place where work leaves the caller's event loop.
 
-A process-wide thread pool, not the loop's default executor: work handed to it finishes even when
-the loop that asked for it closes (Django closes a loop after every WSGI request), so no write is
-ever left half done by a dying loop.
+Blocking work goes to a process-wide thread pool, not the loop's default executor: work handed to
+it finishes even when the loop that asked for it closes (Django closes a loop after every WSGI
+request), so no write is ever left half done by a dying loop.
+
+Coroutines of resources bound to one event loop (an asyncpg pool) run on a loop of their own in a
+daemon thread, so that callers on any loop, in any thread, can share them.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import asyncio
 import functools
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -37,3 +40,34 @@ async def run_blocking(function: Callable[..., T], *args: object) -> T:
     """Run ``function(*args)`` in the pool and await its result from any event loop."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(executor(), functools.partial(function, *args))
+
+
+class LoopThread:
+    """An event loop in a daemon thread of its own, started at first use (and after a fork)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name=self._name, daemon=True)
+                thread.start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+    async def run(self, function: Callable[..., Awaitable[T]], *args: object) -> T:
+        """Await ``function(*args)`` on this thread's loop, from any event loop."""
+        loop = self.loop()
+        if asyncio.get_running_loop() is loop:
+            return await function(*args)
+        future = asyncio.run_coroutine_threadsafe(_call(function, *args), loop)
+        return await asyncio.wrap_future(future)
+
+
+async def _call(function: Callable[..., Awaitable[T]], *args: object) -> T:
+    return await function(*args)

@@ -25,7 +25,8 @@ class AsyncJSONDB:
     def __init__(self, db_path: str | os.PathLike[str] = "./data", **options: Any) -> None:
         self.options = Options.from_kwargs(options)
         self._backend: Backend = open_backend(db_path, self.options)
-        self.db_path = Path(db_path)
+        location = os.fspath(db_path)
+        self.db_path: Path | str = location if "://" in location else Path(location)
         self._collections: dict[str, Collection] = {}
         self._closed = False
         self._used = False

@@ -12,6 +12,7 @@ Every failure a caller can see is a ``DatabaseError``; catch a subclass to handl
     ├── ConfigurationError     an unknown or out-of-range option
     ├── DatabaseClosedError    a call on a database after ``close()``
     ├── LockTimeoutError       another process held the collection lock for too long
+    ├── ServerError            the database server (PostgreSQL) failed or could not be reached
     └── StorageError           the operating system refused a read or write (disk full, EACCES)
 
 A failed call leaves disk and memory as they were before it.
@@ -105,6 +106,15 @@ class LockTimeoutError(DatabaseError, TimeoutError):
         self.path = Path(path)
         self.timeout = timeout
         super().__init__(f"could not lock {self.path} within {timeout:g} s")
+
+
+class ServerError(DatabaseError):
+    """The database server failed a statement or could not be reached."""
+
+    def __init__(self, location: str, problem: str) -> None:
+        self.location = location
+        self.problem = problem
+        super().__init__(f"{location}: {problem}")
 
 
 class StorageError(DatabaseError, OSError):

@@ -27,6 +27,9 @@ class Options:
     auto_compact: bool = True
     compact_ratio: float = 1.0
     compact_min_bytes: int = 1 << 20
+    schema: str | None = None
+    table_prefix: str | None = None
+    pool_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.durability not in ("fsync", "flush"):
@@ -37,6 +40,16 @@ class Options:
                 raise ConfigurationError(name, f"must be a non-negative number, not {value!r}")
         if not isinstance(self.auto_compact, bool):
             raise ConfigurationError("auto_compact", "must be True or False")
+        for name in ("schema", "table_prefix"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise ConfigurationError(name, "must be a str")
+        size = self.pool_size
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise ConfigurationError("pool_size", f"must be a positive int, not {size!r}")
+
+    def server_only(self) -> list[str]:
+        """The PostgreSQL-only options that were given (a folder refuses them)."""
+        return [name for name in SERVER_OPTIONS if getattr(self, name) is not None]
 
     @classmethod
     def from_kwargs(cls, options: dict[str, Any]) -> Options:
@@ -60,3 +73,4 @@ class Options:
 
 
 OPTION_NAMES: tuple[str, ...] = tuple(field.name for field in fields(Options))
+SERVER_OPTIONS = ("schema", "table_prefix", "pool_size")

@@ -16,6 +16,7 @@ from asyncjsondb import (
     InvalidNameError,
     InvalidValueError,
 )
+from tests.conftest import Location
 
 
 async def test_values_returned_are_private_copies(db: AsyncJSONDB) -> None:
@@ -90,7 +91,7 @@ BAD_VALUES = [
 
 @pytest.mark.parametrize(("value", "problem"), BAD_VALUES)
 async def test_bad_values_are_refused_and_the_old_value_stays(
-    db: AsyncJSONDB, value: Any, problem: str
+    db: AsyncJSONDB, location: Location, value: Any, problem: str
 ) -> None:
     c = await db.get_collection("c")
     await c.set("k", {"old": True})
@@ -104,7 +105,7 @@ async def test_bad_values_are_refused_and_the_old_value_stays(
             await c.update("k", value)
     assert await c.items() == [("k", {"old": True})]
     await db.close()
-    reopened = AsyncJSONDB(db.db_path)
+    reopened = location.open()
     assert await (await reopened.get_collection("c")).items() == [("k", {"old": True})]
     await reopened.close()
 
@@ -167,7 +168,7 @@ def test_every_error_is_a_database_error() -> None:
     from asyncjsondb import errors
 
     classes = [getattr(errors, n) for n in dir(errors) if n.endswith("Error")]
-    assert len(classes) == 11
+    assert len(classes) == 12
     assert all(issubclass(cls, DatabaseError) for cls in classes)
     assert asyncjsondb.__all__ == sorted(asyncjsondb.__all__)
     assert all(hasattr(asyncjsondb, name) for name in asyncjsondb.__all__)

@@ -1,0 +1,1 @@
+"""The PostgreSQL storage backend (``create_database("postgresql://...")``)."""

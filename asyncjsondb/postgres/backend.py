@@ -1,0 +1,335 @@
+"""The PostgreSQL storage backend: the same API, correct across hosts.
+
+Every read and write is one statement on the server, so several hosts can share a database:
+``set`` is an upsert, ``update`` and ``increment`` are server-side functions that lock the row
+(no read-modify-write in Python), ``clear`` and ``drop`` are single transactional deletes.
+Nothing is cached, so a read is never stale (``cache_ttl`` does not apply).
+
+asyncpg pools belong to the event loop that made them, so the pool lives on a loop of its own
+(``bridge.LoopThread``) and callers on any loop or thread reach it from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from ..backup import read_backup, write_backup
+from ..bridge import LoopThread, run_blocking
+from ..codec import decode
+from ..errors import (
+    ConfigurationError,
+    DatabaseError,
+    InvalidKeyError,
+    InvalidOperationError,
+    InvalidValueError,
+    ServerError,
+)
+from ..mutations import (
+    Clear,
+    Delete,
+    DeleteMany,
+    Increment,
+    Mutation,
+    SetMany,
+    SetValue,
+    Update,
+)
+from ..options import Options
+from . import schema
+from .schema import Names
+
+try:
+    import asyncpg  # type: ignore[import-untyped]
+except ImportError:  # pragma: no cover - without the 'postgres' extra
+    asyncpg = None
+
+T = TypeVar("T")
+CHUNK_ROWS = 2000
+_LOOP = LoopThread("asyncjsondb-postgres")
+_JSON_TO_PYTHON = {"array": "list", "string": "str", "null": "NoneType", "number": "int",
+                   "boolean": "bool", "object": "dict"}  # fmt: skip
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for messages and reprs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+class PostgresCollection:
+    def __init__(self, backend: PostgresBackend, name: str) -> None:
+        self._backend = backend
+        self._name = name
+        n = backend.sql
+        self._from = (
+            f"FROM {n.records} r JOIN {n.collections} c ON c.id = r.collection_id WHERE c.name = $1"
+        )
+
+    async def get(self, key: str) -> bytes | None:
+        value = await self._backend.call("fetchval", f"SELECT r.value {self._from} AND r.key = $2",
+                                          self._name, key)  # fmt: skip
+        return None if value is None else str(value).encode()
+
+    async def get_many(self, keys: list[str]) -> dict[str, bytes]:
+        rows = await self._backend.call(
+            "fetch",
+            f"SELECT r.key, r.value {self._from} AND r.key = ANY($2::text[])",
+            self._name,
+            keys,
+        )
+        found = {row[0]: str(row[1]).encode() for row in rows}
+        return {key: found[key] for key in keys if key in found}
+
+    async def contains(self, key: str) -> bool:
+        query = f"SELECT EXISTS (SELECT 1 {self._from} AND r.key = $2)"
+        return bool(await self._backend.call("fetchval", query, self._name, key))
+
+    async def keys(self) -> list[str]:
+        rows = await self._backend.call(
+            "fetch", f"SELECT r.key {self._from} ORDER BY r.seq", self._name
+        )
+        return [row[0] for row in rows]
+
+    async def count(self) -> int:
+        return int(
+            await self._backend.call("fetchval", f"SELECT count(*) {self._from}", self._name)
+        )
+
+    async def _chunks(self, columns: str) -> AsyncIterator[list[Any]]:
+        """Rows in insertion order, CHUNK_ROWS at a time (keyset paging: nothing held between)."""
+        query = f"SELECT r.seq, {columns} {self._from} AND r.seq > $2 ORDER BY r.seq LIMIT $3"
+        after = 0
+        while True:
+            rows = await self._backend.call("fetch", query, self._name, after, CHUNK_ROWS)
+            if not rows:
+                return
+            yield rows
+            after = rows[-1][0]
+
+    async def value_chunks(self) -> AsyncIterator[list[bytes]]:
+        async for rows in self._chunks("r.value"):
+            yield [str(row[1]).encode() for row in rows]
+
+    async def item_chunks(self) -> AsyncIterator[list[tuple[str, bytes]]]:
+        async for rows in self._chunks("r.key, r.value"):
+            yield [(row[1], str(row[2]).encode()) for row in rows]
+
+    async def apply(self, mutation: Mutation) -> Any:
+        n, call, name = self._backend.sql, self._backend.call, self._name
+        upsert = "ON CONFLICT (collection_id, key) DO UPDATE SET value = EXCLUDED.value"
+        if isinstance(mutation, SetValue):
+            query = f"INSERT INTO {n.records} (collection_id, key, value) "
+            query += f"VALUES ({n.collection_id}($1), $2, $3::json) {upsert}"
+            await call("execute", query, name, mutation.key, mutation.value_json.decode())
+            return True
+        if isinstance(mutation, Delete):
+            query = f"DELETE FROM {n.records} r USING {n.collections} c "
+            query += "WHERE c.id = r.collection_id AND c.name = $1 AND r.key = $2 RETURNING 1"
+            return await call("fetchval", query, name, mutation.key) is not None
+        if isinstance(mutation, Clear):
+            query = f"DELETE FROM {n.records} WHERE collection_id = {n.collection_id}($1)"
+            await call("execute", query, name)
+            return True
+        if isinstance(mutation, SetMany):
+            items = dict(mutation.items)  # last value wins, first position kept, as in a dict
+            if items:
+                query = f"WITH c AS MATERIALIZED (SELECT {n.collection_id}($1) AS id) "
+                query += f"INSERT INTO {n.records} (collection_id, key, value) "
+                query += "SELECT c.id, t.k, t.v::json FROM c, unnest($2::text[], $3::text[]) "
+                query += f"WITH ORDINALITY AS t(k, v, i) ORDER BY t.i {upsert}"
+                values = [value.decode() for value in items.values()]
+                await call("execute", query, name, list(items), values)
+            return len(mutation.items)
+        if isinstance(mutation, DeleteMany):
+            query = (
+                f"DELETE FROM {n.records} r USING {n.collections} c WHERE c.id = r.collection_id "
+            )
+            query += "AND c.name = $1 AND r.key = ANY($2::text[]) RETURNING 1"
+            return len(await call("fetch", query, name, list(mutation.keys)))
+        if isinstance(mutation, Update):
+            return await self._update(mutation)
+        return await self._increment(mutation)
+
+    async def _update(self, mutation: Update) -> bool:
+        from ..codec import encode
+
+        query = f"SELECT {self._backend.sql.update}($1, $2, $3::jsonb)"
+        changes = encode(mutation.updates).decode()
+        try:
+            return bool(
+                await self._backend.call("fetchval", query, self._name, mutation.key, changes)
+            )
+        except _Refused as refused:
+            found = _JSON_TO_PYTHON.get(refused.detail, refused.detail)
+            raise InvalidOperationError(f"update needs a stored object, found {found}",
+                                        collection=self._name, key=mutation.key) from None  # fmt: skip
+
+    async def _increment(self, mutation: Increment) -> int | float:
+        query = f"SELECT {self._backend.sql.increment}($1, $2, $3, $4::numeric, $5)"
+        amount = (
+            Decimal(repr(mutation.amount))
+            if isinstance(mutation.amount, float)
+            else mutation.amount
+        )
+        as_float = isinstance(mutation.amount, float)
+        args = (self._name, mutation.key, mutation.field, amount, as_float)
+        try:
+            result: int | float = decode(await self._backend.call("fetchval", query, *args))
+        except _Refused as refused:
+            found = _JSON_TO_PYTHON.get(refused.detail, refused.detail)
+            if refused.sqlstate == schema.NOT_A_NUMBER:
+                problem = f"field {mutation.field!r} holds {found}, not a number"
+            elif refused.sqlstate == schema.NOT_AN_OBJECT:
+                problem = f"increment needs an object or a number, found {found}"
+            else:
+                message = f"incrementing by {mutation.amount!r} overflows or exceeds 64 bits"
+                raise InvalidValueError(message, key=mutation.key) from None
+            raise InvalidOperationError(problem, collection=self._name, key=mutation.key) from None
+        return result
+
+
+class _Refused(Exception):
+    """A refusal raised by one of our server-side functions (SQLSTATE AJ00x) or a range error."""
+
+    def __init__(self, sqlstate: str, detail: str) -> None:
+        self.sqlstate = sqlstate
+        self.detail = detail
+
+
+class PostgresBackend:
+    """A PostgreSQL database reached through a pool of ``options.pool_size`` connections."""
+
+    def __init__(self, url: str, options: Options) -> None:
+        if asyncpg is None:
+            raise ConfigurationError(
+                "db_path", "PostgreSQL needs: pip install 'asyncjsondb[postgres]'"
+            )
+        self._url = url
+        self.location = redact(url)
+        self.sql = Names(options.schema or "public", options.table_prefix or "asyncjsondb_")
+        self._options = options
+        self._pool: Any = None
+
+    # -- running statements on the backend's loop ------------------------------------------
+
+    async def call(self, method: str, query: str, *args: Any) -> Any:
+        """``pool.<method>(query, *args)`` on the pool's loop, errors translated."""
+        return await _LOOP.run(self._on_loop, self._statement, method, query, args)
+
+    async def _statement(self, method: str, query: str, args: tuple[Any, ...]) -> Any:
+        pool = await self._ensure_pool()
+        return await getattr(pool, method)(query, *args)
+
+    async def _on_loop(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        try:
+            return await function(*args)
+        except DatabaseError:
+            raise
+        except asyncpg.PostgresError as exc:
+            raise _translate(exc, self.location) from exc
+        except (OSError, asyncpg.InterfaceError) as exc:
+            raise ServerError(self.location, f"cannot reach the server: {exc}") from exc
+
+    async def _ensure_pool(self) -> Any:
+        if self._pool is None:
+            settings = {} if self._options.durable else {"synchronous_commit": "off"}
+            pool = await asyncpg.create_pool(
+                self._url,
+                min_size=1,
+                max_size=self._options.pool_size or 10,
+                server_settings=settings,
+            )
+            async with pool.acquire() as connection, connection.transaction():
+                await connection.execute("SELECT pg_advisory_xact_lock($1)", self.sql.lock_key)
+                await connection.execute(schema.ddl(self.sql))
+            if self._pool is None:
+                self._pool = pool
+            else:  # another caller on this loop made one meanwhile
+                await pool.close()
+        return self._pool
+
+    # -- the Backend interface -------------------------------------------------------------
+
+    async def collection(self, name: str) -> PostgresCollection:
+        await self.call("fetchval", f"SELECT {self.sql.collection_id}($1)", name)
+        return PostgresCollection(self, name)
+
+    async def drop(self, name: str) -> bool:
+        query = f"DELETE FROM {self.sql.collections} WHERE name = $1 RETURNING 1"
+        return await self.call("fetchval", query, name) is not None
+
+    async def names(self) -> list[str]:
+        query = f'SELECT name FROM {self.sql.collections} ORDER BY name COLLATE "C"'
+        return [row[0] for row in await self.call("fetch", query)]
+
+    async def compact(self) -> list[str]:
+        return []  # the server keeps its own files compact
+
+    async def backup(self, target: Path) -> None:
+        moment = await _LOOP.run(self._on_loop, self._read_everything)
+        await run_blocking(write_backup, moment, target)
+
+    async def _read_everything(self) -> dict[str, dict[str, bytes]]:
+        """Every collection at one moment: one repeatable-read transaction."""
+        pool = await self._ensure_pool()
+        n = self.sql
+        moment: dict[str, dict[str, bytes]] = {}
+        async with (
+            pool.acquire() as connection,
+            connection.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            query = f'SELECT id, name FROM {n.collections} ORDER BY name COLLATE "C"'
+            for collection_id, name in await connection.fetch(query):
+                rows = connection.cursor(
+                    f"SELECT key, value FROM {n.records} WHERE collection_id = $1 ORDER BY seq",
+                    collection_id,
+                )
+                moment[name] = {key: str(value).encode() async for key, value in rows}
+        return moment
+
+    async def restore(self, source: Path) -> None:
+        backup = await run_blocking(read_backup, source)  # verified whole before anything changes
+        await _LOOP.run(self._on_loop, self._replace_everything, backup)
+
+    async def _replace_everything(self, backup: dict[str, tuple[bytes, dict[str, bytes]]]) -> None:
+        pool = await self._ensure_pool()
+        n = self.sql
+        async with pool.acquire() as connection, connection.transaction():
+            await connection.execute(f"DELETE FROM {n.collections}")
+            for name, (_, data) in backup.items():
+                query = f"INSERT INTO {n.collections} (name) VALUES ($1) RETURNING id"
+                collection_id = await connection.fetchval(query, name)
+                await connection.execute(
+                    f"INSERT INTO {n.records} (collection_id, key, value) SELECT $1, t.k, t.v::json "
+                    "FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS t(k, v, i) ORDER BY t.i",
+                    collection_id,
+                    list(data),
+                    [value.decode() for value in data.values()],
+                )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await _LOOP.run(self._close_pool)
+
+    async def _close_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+
+def _translate(exc: Any, location: str) -> Exception:
+    sqlstate = getattr(exc, "sqlstate", "") or ""
+    if sqlstate.startswith("AJ") or sqlstate == "22003":  # ours, or numeric_value_out_of_range
+        return _Refused(sqlstate, getattr(exc, "detail", "") or "")
+    if sqlstate in ("22P05", "22021"):  # \u0000 in text, or bytes the server cannot store
+        if "key" in str(exc):
+            return InvalidKeyError(None, f"the server cannot store it: {exc}")
+        return InvalidValueError(f"the server cannot store it: {exc}")
+    return ServerError(location, f"{type(exc).__name__}: {exc}")

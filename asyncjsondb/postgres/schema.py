@@ -1,0 +1,164 @@
+"""The tables and functions a PostgreSQL database holds for AsyncJSONDB, named by schema and prefix.
+
+Two tables serve every collection: ``<prefix>collections`` (name -> id) and ``<prefix>records``
+(one row per key, ``seq`` keeping insertion order, the value as ``json`` so its text is kept as
+written). ``update`` and ``increment`` are functions, so each is one atomic statement on the server.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import ConfigurationError
+
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,39}")
+
+# SQLSTATEs the functions raise, mapped back to InvalidOperationError / InvalidValueError.
+NOT_AN_OBJECT = "AJ001"
+NOT_A_NUMBER = "AJ002"
+OUT_OF_RANGE = "AJ003"
+
+
+@dataclass(frozen=True)
+class Names:
+    """Quoted, schema-qualified names of every object AsyncJSONDB creates."""
+
+    schema: str
+    prefix: str
+
+    def __post_init__(self) -> None:
+        if not _IDENTIFIER.fullmatch(self.schema):
+            raise ConfigurationError("schema", "lower-case letters, digits and '_', at most 40")
+        if self.prefix and not _IDENTIFIER.fullmatch(self.prefix):
+            raise ConfigurationError(
+                "table_prefix", "lower-case letters, digits and '_', at most 40"
+            )
+
+    def _qualified(self, name: str) -> str:
+        return f'"{self.schema}"."{self.prefix}{name}"'
+
+    @property
+    def collections(self) -> str:
+        return self._qualified("collections")
+
+    @property
+    def records(self) -> str:
+        return self._qualified("records")
+
+    @property
+    def collection_id(self) -> str:
+        return self._qualified("collection_id")
+
+    @property
+    def update(self) -> str:
+        return self._qualified("update")
+
+    @property
+    def increment(self) -> str:
+        return self._qualified("increment")
+
+    @property
+    def lock_key(self) -> int:
+        """An advisory-lock key for creating the schema once when many hosts start together."""
+        return hash(("asyncjsondb", self.schema, self.prefix)) & 0x7FFFFFFF
+
+
+def ddl(n: Names) -> str:
+    return f"""
+CREATE SCHEMA IF NOT EXISTS "{n.schema}";
+CREATE TABLE IF NOT EXISTS {n.collections} (
+    id bigserial PRIMARY KEY,
+    name text NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS {n.records} (
+    collection_id bigint NOT NULL REFERENCES {n.collections} (id) ON DELETE CASCADE,
+    key text NOT NULL,
+    seq bigserial NOT NULL,
+    value json NOT NULL,
+    PRIMARY KEY (collection_id, key)
+);
+CREATE INDEX IF NOT EXISTS "{n.prefix}records_order" ON {n.records} (collection_id, seq);
+
+CREATE OR REPLACE FUNCTION {n.collection_id}(coll text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE found_id bigint;
+BEGIN
+    SELECT id INTO found_id FROM {n.collections} WHERE name = coll;
+    IF found_id IS NULL THEN
+        INSERT INTO {n.collections} (name) VALUES (coll) ON CONFLICT (name) DO NOTHING;
+        SELECT id INTO found_id FROM {n.collections} WHERE name = coll;
+    END IF;
+    RETURN found_id;
+END $$;
+
+CREATE OR REPLACE FUNCTION {n.update}(coll text, k text, changes jsonb) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE current jsonb;
+BEGIN
+    SELECT r.value::jsonb INTO current FROM {n.records} r JOIN {n.collections} c
+        ON c.id = r.collection_id WHERE c.name = coll AND r.key = k FOR UPDATE OF r;
+    IF NOT FOUND THEN RETURN false; END IF;
+    IF jsonb_typeof(current) <> 'object' THEN
+        RAISE EXCEPTION 'not an object' USING ERRCODE = '{NOT_AN_OBJECT}', DETAIL = jsonb_typeof(current);
+    END IF;
+    UPDATE {n.records} r SET value = (current || changes)::json FROM {n.collections} c
+        WHERE c.id = r.collection_id AND c.name = coll AND r.key = k;
+    RETURN true;
+END $$;
+
+CREATE OR REPLACE FUNCTION {n.increment}(coll text, k text, field text, amount numeric,
+                                          as_float boolean) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    cid bigint := {n.collection_id}(coll);
+    current jsonb;
+    old jsonb;
+    result jsonb;
+    float_math boolean := as_float;
+    number_text text;
+BEGIN
+    LOOP
+        SELECT value::jsonb INTO current FROM {n.records}
+            WHERE collection_id = cid AND key = k FOR UPDATE;
+        EXIT WHEN FOUND;
+        INSERT INTO {n.records} (collection_id, key, value)
+            VALUES (cid, k, json_build_object(field, amount)) ON CONFLICT DO NOTHING;
+        IF FOUND THEN RETURN amount::text; END IF;
+    END LOOP;
+    IF jsonb_typeof(current) = 'null' THEN
+        UPDATE {n.records} SET value = json_build_object(field, amount)
+            WHERE collection_id = cid AND key = k;
+        RETURN amount::text;
+    ELSIF jsonb_typeof(current) = 'number' THEN
+        old := current;
+    ELSIF jsonb_typeof(current) = 'object' THEN
+        old := coalesce(current -> field, '0'::jsonb);
+        IF jsonb_typeof(old) <> 'number' THEN
+            RAISE EXCEPTION 'field is not a number' USING ERRCODE = '{NOT_A_NUMBER}',
+                DETAIL = jsonb_typeof(old);
+        END IF;
+    ELSE
+        RAISE EXCEPTION 'not an object or a number' USING ERRCODE = '{NOT_AN_OBJECT}',
+            DETAIL = jsonb_typeof(current);
+    END IF;
+    float_math := float_math OR old::text ~ '[.eE]';
+    IF float_math THEN  -- binary floats, as Python adds them; 2.0 stays 2.0, not 2
+        number_text := (old::text::float8 + amount::float8)::text;
+        IF number_text !~ '[.eEn]' THEN number_text := number_text || '.0'; END IF;
+        result := number_text::jsonb;
+    ELSE
+        result := to_jsonb(old::text::numeric + amount);
+        IF (result::text)::numeric NOT BETWEEN -9223372036854775808 AND 18446744073709551615 THEN
+            RAISE EXCEPTION 'out of range' USING ERRCODE = '{OUT_OF_RANGE}';
+        END IF;
+    END IF;
+    IF jsonb_typeof(current) = 'number' THEN
+        UPDATE {n.records} SET value = result::json WHERE collection_id = cid AND key = k;
+    ELSE
+        UPDATE {n.records} SET value = jsonb_set(current, ARRAY[field], result)::json
+            WHERE collection_id = cid AND key = k;
+    END IF;
+    RETURN result::text;
+END $$;
+"""
