@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,9 +79,12 @@ def durability(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def postgres_schema() -> Iterator[str]:
+async def postgres_schema() -> AsyncIterator[str]:
+    """A schema name of the test's own, dropped afterwards."""
     require_postgres()
-    yield f"test_{uuid.uuid4().hex[:16]}"
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    yield name
+    await drop_schema(name)
 
 
 @pytest.fixture(params=["files-fsync", "files-flush", "postgres"])

@@ -1,0 +1,67 @@
+"""Copy a whole database from one backend to another (a folder or a URL each), then verify it.
+
+Records move as encoded JSON, in batches, without decoding; the destination must hold no
+collection yet, so that afterwards it holds exactly the source's collections, in the same order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from . import mutations
+from .database import AsyncJSONDB
+from .errors import DatabaseError
+
+BATCH_RECORDS = 5000
+Progress = Callable[[str, int], None]
+
+
+class MigrationError(DatabaseError):
+    """The destination is not empty, or does not hold what the source held after copying."""
+
+
+async def migrate(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    *,
+    source_options: dict[str, Any] | None = None,
+    target_options: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Copy every collection of ``source`` into the empty ``target``; return name -> records.
+
+    ``progress(collection, records_copied)`` is called after every batch.
+    """
+    async with (
+        AsyncJSONDB(source, **(source_options or {})) as src,
+        AsyncJSONDB(target, **(target_options or {})) as dst,
+    ):
+        existing = await dst.list_collections()
+        if existing:
+            raise MigrationError(f"the destination already holds collections: {existing}")
+        counts = {}
+        for name in await src.list_collections():
+            counts[name] = await _copy_collection(src, dst, name, progress)
+        for name, expected in counts.items():
+            found = await (await dst.get_collection(name)).count()
+            if found != expected:
+                raise MigrationError(f"{name}: copied {expected} records, destination has {found}")
+        return counts
+
+
+async def _copy_collection(
+    src: AsyncJSONDB, dst: AsyncJSONDB, name: str, progress: Progress | None
+) -> int:
+    source = (await src.get_collection(name))._backend
+    target = (await dst.get_collection(name))._backend
+    copied = 0
+    async for chunk in source.item_chunks():
+        for start in range(0, len(chunk), BATCH_RECORDS):
+            batch = tuple(chunk[start : start + BATCH_RECORDS])
+            await target.apply(mutations.SetMany(batch))
+            copied += len(batch)
+            if progress is not None:
+                progress(name, copied)
+    return copied

@@ -1,0 +1,124 @@
+"""What only the PostgreSQL backend has to prove: correctness across hosts, and moving data
+between it and the files. (Every contract test of the API also runs on it: see ``db`` in conftest.)
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from asyncjsondb import AsyncJSONDB, ConfigurationError, ServerError
+from asyncjsondb.migrate import MigrationError, migrate
+from tests.conftest import POSTGRES_URL
+from tests.proc_postgres import increment_many
+
+
+async def test_two_processes_with_their_own_pools_lose_no_increment(postgres_schema: str) -> None:
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(2) as pool:
+        pool.starmap(increment_many, [(POSTGRES_URL, postgres_schema, 500)] * 2)
+    async with AsyncJSONDB(POSTGRES_URL, schema=postgres_schema) as db:
+        assert await (await db.get_collection("counters")).get("hits") == {"value": 1000}
+
+
+async def test_reads_are_never_stale_across_hosts(postgres_schema: str) -> None:
+    one = AsyncJSONDB(POSTGRES_URL, schema=postgres_schema)
+    two = AsyncJSONDB(POSTGRES_URL, schema=postgres_schema, cache_ttl=60)
+    first, second = await one.get_collection("c"), await two.get_collection("c")
+    await first.set("k", 1)
+    assert await second.get("k") == 1
+    await second.delete("k")
+    assert await first.get("k") is None
+    await one.drop_collection("c")
+    assert await two.list_collections() == []
+    await one.close()
+    await two.close()
+
+
+def _records(count: int) -> dict[str, dict[str, object]]:
+    return {
+        f"user{i:06d}": {"name": f"User {i}", "email": f"u{i}@example.com", "age": i % 90,
+                         "tags": ["a", "b"][: i % 3], "active": i % 2 == 0, "score": i / 7}
+        for i in range(count)
+    }  # fmt: skip
+
+
+async def test_migration_round_trip_files_postgres_files(
+    tmp_path: Path, postgres_schema: str
+) -> None:
+    source = tmp_path / "source"
+    async with AsyncJSONDB(source) as db:
+        await (await db.get_collection("users")).set_many(_records(100_000))
+        await (await db.get_collection("empty")).clear()
+        await (await db.get_collection("misc")).set_many({"n": None, "ü": "☃", "big": 2**63})
+    seen: list[tuple[str, int]] = []
+    counts = await migrate(
+        source,
+        POSTGRES_URL,
+        target_options={"schema": postgres_schema},
+        progress=lambda name, done: seen.append((name, done)),
+    )
+    assert counts == {"empty": 0, "misc": 3, "users": 100_000}
+    assert ("users", 100_000) in seen and len(seen) > 10
+    back = tmp_path / "back"
+    await migrate(POSTGRES_URL, back, source_options={"schema": postgres_schema})
+    for name in counts:
+        original = json.loads((source / f"{name}.json").read_bytes())
+        returned = json.loads((back / f"{name}.json").read_bytes())
+        assert list(returned.items()) == list(original.items())  # same records, same order
+        assert (back / f"{name}.json").read_bytes() == (source / f"{name}.json").read_bytes()
+
+
+async def test_migration_refuses_a_destination_that_is_not_empty(
+    tmp_path: Path, postgres_schema: str
+) -> None:
+    async with AsyncJSONDB(POSTGRES_URL, schema=postgres_schema) as db:
+        await (await db.get_collection("there")).set("k", 1)
+    async with AsyncJSONDB(tmp_path / "src") as db:
+        await (await db.get_collection("users")).set("k", 2)
+    with pytest.raises(MigrationError, match="already holds collections"):
+        await migrate(tmp_path / "src", POSTGRES_URL, target_options={"schema": postgres_schema})
+    async with AsyncJSONDB(POSTGRES_URL, schema=postgres_schema) as db:
+        assert await db.list_collections() == ["there"]
+
+
+async def test_a_backup_of_either_backend_restores_into_the_other(
+    tmp_path: Path, postgres_schema: str
+) -> None:
+    async with AsyncJSONDB(POSTGRES_URL, schema=postgres_schema) as pg:
+        await (await pg.get_collection("orders")).set_many({"o1": [1, 2], "o2": {"x": None}})
+        await pg.backup(tmp_path / "from-pg")
+    async with AsyncJSONDB(tmp_path / "files") as files:
+        await (await files.get_collection("stale")).set("k", 1)
+        await files.restore(tmp_path / "from-pg")
+        assert await files.list_collections() == ["orders"]
+        assert await (await files.get_collection("orders")).items() == [
+            ("o1", [1, 2]),
+            ("o2", {"x": None}),
+        ]
+        await (await files.get_collection("orders")).set("o3", 3)
+        await files.backup(tmp_path / "from-files")
+    async with AsyncJSONDB(POSTGRES_URL, schema=postgres_schema) as pg:
+        await pg.restore(tmp_path / "from-files")
+        assert await (await pg.get_collection("orders")).keys() == ["o1", "o2", "o3"]
+
+
+async def test_server_problems_are_database_errors(tmp_path: Path) -> None:
+    db = AsyncJSONDB("postgresql://nobody@127.0.0.1:1/none")
+    with pytest.raises(ServerError, match="cannot reach the server"):
+        await db.get_collection("c")
+    await db.close()
+    with pytest.raises(ConfigurationError, match="applies only to a postgresql:// database"):
+        AsyncJSONDB(tmp_path, schema="x")
+    with pytest.raises(ConfigurationError, match="mysql:// is not supported"):
+        AsyncJSONDB("mysql://host/db")
+    with pytest.raises(ConfigurationError, match="schema"):
+        AsyncJSONDB(POSTGRES_URL, schema='bad"; DROP TABLE x; --')
+
+
+def test_passwords_never_show_in_reprs() -> None:
+    db = AsyncJSONDB("postgresql://app:s3cret@127.0.0.1:5432/test")
+    assert "s3cret" not in repr(db) and "app:***@127.0.0.1" in repr(db)
