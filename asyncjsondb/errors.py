@@ -21,10 +21,25 @@ A failed call leaves disk and memory as they were before it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class DatabaseError(Exception):
     """Root of every error raised by AsyncJSONDB."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take other arguments than their message: rebuild without calling __init__,
+        # so that errors cross process boundaries (multiprocessing pickles them).
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(
+    cls: type[DatabaseError], args: tuple[Any, ...], state: dict[str, Any]
+) -> DatabaseError:
+    error = cls.__new__(cls, *args)
+    (OSError if issubclass(cls, OSError) else Exception).__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class InvalidNameError(DatabaseError, ValueError):

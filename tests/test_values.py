@@ -172,3 +172,27 @@ def test_every_error_is_a_database_error() -> None:
     assert all(issubclass(cls, DatabaseError) for cls in classes)
     assert asyncjsondb.__all__ == sorted(asyncjsondb.__all__)
     assert all(hasattr(asyncjsondb, name) for name in asyncjsondb.__all__)
+
+
+def test_errors_survive_pickling_across_processes() -> None:
+    import errno
+    import pickle
+
+    from asyncjsondb import errors
+
+    samples = [
+        errors.InvalidNameError("../x", "no separators"),
+        errors.InvalidValueError("nan", key="k"),
+        errors.CorruptFileError(Path("/db/c.json"), "bad", position=7),
+        errors.StorageError("write", Path("/db/c.journal"), OSError(errno.ENOSPC, "No space")),
+        errors.ServerError("postgresql://h/db", "down"),
+        errors.LockTimeoutError(Path("/db/.c.lock"), 2.5),
+    ]
+    for error in samples:
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and str(copy) == str(error)
+        assert {k: repr(v) for k, v in copy.__dict__.items()} == {
+            k: repr(v) for k, v in error.__dict__.items()
+        }
+    storage = pickle.loads(pickle.dumps(samples[3]))
+    assert isinstance(storage, OSError) and storage.errno == errno.ENOSPC

@@ -168,8 +168,8 @@ class PostgresCollection:
             )
         except _Refused as refused:
             found = _JSON_TO_PYTHON.get(refused.detail, refused.detail)
-            raise InvalidOperationError(f"update needs a stored object, found {found}",
-                                        collection=self._name, key=mutation.key) from None  # fmt: skip
+            problem = f"update needs a stored object, found {found}"
+            raise InvalidOperationError(problem, collection=self._name, key=mutation.key) from None
 
     async def _increment(self, mutation: Increment) -> int | float:
         query = f"SELECT {self._backend.sql.increment}($1, $2, $3, $4::numeric, $5)"
@@ -307,8 +307,9 @@ class PostgresBackend:
                 query = f"INSERT INTO {n.collections} (name) VALUES ($1) RETURNING id"
                 collection_id = await connection.fetchval(query, name)
                 await connection.execute(
-                    f"INSERT INTO {n.records} (collection_id, key, value) SELECT $1, t.k, t.v::json "
-                    "FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS t(k, v, i) ORDER BY t.i",
+                    f"INSERT INTO {n.records} (collection_id, key, value) "
+                    "SELECT $1, t.k, t.v::json FROM unnest($2::text[], $3::text[]) "
+                    "WITH ORDINALITY AS t(k, v, i) ORDER BY t.i",
                     collection_id,
                     list(data),
                     [value.decode() for value in data.values()],

@@ -8,6 +8,7 @@ written). ``update`` and ``increment`` are functions, so each is one atomic stat
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass
 
 from ..errors import ConfigurationError
@@ -61,7 +62,7 @@ class Names:
     @property
     def lock_key(self) -> int:
         """An advisory-lock key for creating the schema once when many hosts start together."""
-        return hash(("asyncjsondb", self.schema, self.prefix)) & 0x7FFFFFFF
+        return zlib.crc32(f"asyncjsondb:{self.schema}:{self.prefix}".encode()) & 0x7FFFFFFF
 
 
 def ddl(n: Names) -> str:
@@ -100,7 +101,8 @@ BEGIN
         ON c.id = r.collection_id WHERE c.name = coll AND r.key = k FOR UPDATE OF r;
     IF NOT FOUND THEN RETURN false; END IF;
     IF jsonb_typeof(current) <> 'object' THEN
-        RAISE EXCEPTION 'not an object' USING ERRCODE = '{NOT_AN_OBJECT}', DETAIL = jsonb_typeof(current);
+        RAISE EXCEPTION 'not an object' USING ERRCODE = '{NOT_AN_OBJECT}',
+            DETAIL = jsonb_typeof(current);
     END IF;
     UPDATE {n.records} r SET value = (current || changes)::json FROM {n.collections} c
         WHERE c.id = r.collection_id AND c.name = coll AND r.key = k;
