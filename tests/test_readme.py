@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import POSTGRES_URL, drop_schema, require_postgres
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 SNIPPETS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
 
@@ -18,7 +20,9 @@ def test_the_readme_has_snippets() -> None:
 
 
 @pytest.mark.parametrize("index", range(len(SNIPPETS)))
-def test_snippet_runs(index: int, tmp_path: Path) -> None:
+async def test_snippet_runs(index: int, tmp_path: Path) -> None:
+    if "postgresql://" in SNIPPETS[index]:
+        require_postgres()
     script = tmp_path / f"snippet_{index}.py"
     script.write_text(SNIPPETS[index], encoding="utf-8")
     done = subprocess.run(
@@ -29,6 +33,21 @@ def test_snippet_runs(index: int, tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
+    if "postgresql://" in SNIPPETS[index]:
+        await _drop_readme_schemas()
+
+
+async def _drop_readme_schemas() -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(POSTGRES_URL)
+    try:
+        query = "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'readme\\_%'"
+        names = [row[0] for row in await connection.fetch(query)]
+    finally:
+        await connection.close()
+    for name in names:
+        await drop_schema(name)
 
 
 def test_the_quickstart_example_runs(tmp_path: Path) -> None:
