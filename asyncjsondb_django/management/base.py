@@ -1,0 +1,109 @@
+"""What the management commands share: running the core on the settings' database, errors, tables.
+
+The commands stay thin (arguments, prompt, output); the work is the core's. Errors become
+``CommandError`` so a cron job sees a one-line message and exit code 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import CommandError
+
+from asyncjsondb import AsyncJSONDB, CorruptFileError, DatabaseError
+from asyncjsondb.backup import collection_names, read_backup
+from asyncjsondb.check import collection_stats
+from asyncjsondb.options import Options
+
+from ..conf import SETTING_NAME, conf
+from ..database import open_db
+
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def command_errors(then: str = "") -> Iterator[None]:
+    """Turn the core's and the settings' errors into a ``CommandError`` (exit code 1)."""
+    try:
+        yield
+    except (DatabaseError, ImproperlyConfigured) as exc:
+        raise CommandError(f"{exc}{then}") from exc
+
+
+def run(work: Callable[[AsyncJSONDB], Awaitable[T]]) -> T:
+    """Await ``work(db)`` on a new database of the settings, on a new event loop; close it."""
+
+    async def session() -> T:
+        async with open_db() as db:
+            return await work(db)
+
+    return asyncio.run(session())
+
+
+def database_folder() -> Path:
+    """The settings' PATH, which must exist: inspecting a database never creates one."""
+    path = conf.PATH
+    if not path.is_dir():
+        raise CommandError(f"no database folder {path} (settings.{SETTING_NAME}['PATH'])")
+    return path
+
+
+def new_backup_folder(backup_dir: Path) -> Path:
+    """``backup_dir/<UTC timestamp>``, sortable by name; suffixed if taken within the second."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    candidate, number = backup_dir / stamp, 1
+    while candidate.exists():
+        number += 1
+        candidate = backup_dir / f"{stamp}-{number}"
+    return candidate
+
+
+def lock_timeout() -> float:
+    """The lock timeout the settings give the database, for the checker's locks too."""
+    return Options.from_kwargs(conf.OPTIONS).lock_timeout
+
+
+def restore_plan(source: Path) -> list[list[str]]:
+    """Rows (collection, records now, records after, change) of restoring the backup ``source``.
+
+    The whole backup is verified first (``read_backup``), so a corrupt one is refused here. The
+    database is only read, by the checker: a cancelled restore leaves every file as it was.
+    """
+    incoming = {name: str(len(data)) for name, (_, data) in read_backup(source).items()}
+    current = _record_counts(conf.PATH)
+    rows = []
+    for name in sorted(set(incoming) | set(current)):
+        change = "deleted" if name not in incoming else "replaced" if name in current else "created"
+        rows.append([name, current.get(name, "-"), incoming.get(name, "-"), change])
+    return rows
+
+
+def _record_counts(path: Path) -> dict[str, str]:
+    if not path.is_dir():
+        return {}  # restoring onto a new machine: the folder is created by the restore
+    try:
+        stats = collection_stats(path, lock_timeout=lock_timeout())
+        return {item.name: str(item.records) for item in stats}
+    except CorruptFileError:
+        return {name: "unreadable" for name in collection_names(path)}
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[object]], align: str = "") -> str:
+    """A plain-text table; ``align`` has one ``<`` or ``>`` per column (default: ``<>>...``)."""
+    align = align or "<" + ">" * (len(header) - 1)
+    cells = [[str(cell) for cell in row] for row in [header, *rows]]
+    widths = [max(len(row[column]) for row in cells) for column in range(len(header))]
+    lines = []
+    for row in cells:
+        parts = [
+            cell.ljust(width) if side == "<" else cell.rjust(width)
+            for cell, width, side in zip(row, widths, align, strict=True)
+        ]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)

@@ -1,0 +1,60 @@
+"""``manage.py jsondb_restore DIR [--noinput]``: replace the database with a verified backup."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ...conf import conf
+from ..base import command_errors, format_table, restore_plan, run
+
+HEADER = ("collection", "records now", "records after", "change")
+PROMPT = "Type 'yes' to continue, or 'no' to cancel: "
+
+
+class Command(BaseCommand):
+    help = (
+        "Replace every collection of the AsyncJSONDB database with those of a backup folder. "
+        "The whole backup is verified first; a corrupt one is refused and nothing changes."
+    )
+    stealth_options = ("stdin",)
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("backup", type=Path, help="A backup folder made by jsondb_backup.")
+        parser.add_argument(
+            "--noinput",
+            "--no-input",
+            action="store_false",
+            dest="interactive",
+            help="Do not ask for confirmation.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        source: Path = options["backup"]
+        with command_errors(". Nothing was changed."):
+            rows = restore_plan(source)
+        if options["interactive"]:
+            self.stdout.write(f"Restoring {source} into {conf.PATH} replaces the whole database:")
+            self.stdout.write(format_table(HEADER, rows, "<>><"))
+            if not self._confirmed(options.get("stdin") or sys.stdin):
+                self.stdout.write("Restore cancelled; nothing was changed.")
+                return
+        with command_errors():
+            run(lambda db: db.restore(source))
+        if options["verbosity"] > 0:
+            restored = sum(row[3] != "deleted" for row in rows)
+            self.stdout.write(f"Restored {restored} collection(s) from {source} into {conf.PATH}.")
+
+    def _confirmed(self, stdin: TextIO) -> bool:
+        self.stdout.write(PROMPT, ending="")
+        self.stdout.flush()
+        answer = stdin.readline()
+        if not answer:
+            raise CommandError(
+                "no answer on standard input; pass --noinput to restore without asking. "
+                "Nothing was changed."
+            )
+        return answer.strip().lower() == "yes"

@@ -1,0 +1,1 @@
+"""A minimal Django project whose async views keep their data in AsyncJSONDB."""

@@ -1,0 +1,243 @@
+"""The management commands through ``call_command``, on real folders: output, prompts, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from asyncjsondb.backup import read_backup
+from asyncjsondb.codec import decode
+from asyncjsondb_django import close_databases, get_db
+
+if TYPE_CHECKING:
+    from tests.django_support import Folders
+
+pytest_plugins = ["tests.django_support"]
+
+USERS = {"ada": {"name": "Ada"}, "grace": {"name": "Grace"}}
+ORDERS = {"o1": {"total": 3}}
+
+
+def command(name: str, *args: str, **options: Any) -> str:
+    """Run a command; return what it wrote to stdout."""
+    out = io.StringIO()
+    call_command(name, *args, stdout=out, stderr=io.StringIO(), **options)
+    return out.getvalue()
+
+
+async def fill(data: dict[str, dict[str, Any]]) -> None:
+    """Write ``data`` through the app's own database, which stays open as in a running site."""
+    db = get_db()
+    for name in await db.list_collections():
+        await db.drop_collection(name)
+    for name, items in data.items():
+        await (await db.get_collection(name)).set_many(items)
+
+
+async def contents() -> dict[str, dict[str, Any]]:
+    """What the app's database holds now."""
+    db = get_db()
+    return {
+        name: dict(await (await db.get_collection(name)).items())
+        for name in await db.list_collections()
+    }
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+@pytest.fixture
+def database(jsondb_folders: Folders) -> Folders:
+    asyncio.run(fill({"users": USERS, "orders": ORDERS}))
+    return jsondb_folders
+
+
+@pytest.fixture
+def backup(database: Folders) -> Path:
+    return Path(command("jsondb_backup").strip())
+
+
+# -- jsondb_collections --------------------------------------------------------------------
+
+
+def test_collections_shows_names_records_and_sizes(database: Folders) -> None:
+    def size(name: str) -> int:  # the snapshot and the journal the open app is appending to
+        files = [database.path / f"{name}.json", database.path / f"{name}.journal"]
+        return sum(path.stat().st_size for path in files if path.exists())
+
+    orders, users = size("orders"), size("users")
+    assert command("jsondb_collections") == (
+        "collection  records  bytes\n"
+        f"orders            1  {orders:>5}\n"
+        f"users             2  {users:>5}\n"
+        f"(total)           3  {orders + users:>5}\n"
+    )
+
+
+def test_collections_of_an_empty_database(jsondb_folders: Folders) -> None:
+    jsondb_folders.path.mkdir()
+    assert command("jsondb_collections") == f"No collections in {jsondb_folders.path}.\n"
+
+
+@pytest.mark.parametrize("name", ["jsondb_collections", "jsondb_check", "jsondb_backup"])
+def test_commands_refuse_a_missing_database_folder(jsondb_folders: Folders, name: str) -> None:
+    with pytest.raises(
+        CommandError, match=f"no database folder {re.escape(str(jsondb_folders.path))}"
+    ):
+        command(name)
+    assert not jsondb_folders.path.exists()
+    assert not jsondb_folders.backup_dir.exists()
+
+
+# -- jsondb_check --------------------------------------------------------------------------
+
+
+def test_check_passes_a_sound_database(database: Folders) -> None:
+    assert command("jsondb_check") == f"No problems found in {database.path}.\n"
+
+
+def test_check_fails_on_a_torn_journal_and_repair_cuts_it(database: Folders) -> None:
+    journal = database.path / "users.journal"
+    sound_size = journal.stat().st_size
+    with journal.open("ab") as stream:
+        stream.write(b'\x00\x00\x00\x40{"half a record')
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=r"^1 problem\(s\) found in "):
+        call_command("jsondb_check", stdout=out)
+    assert f"{journal} at byte {sound_size}: torn tail" in out.getvalue()
+    assert "(repairable: run with --repair)" in out.getvalue()
+    assert journal.stat().st_size > sound_size
+
+    repaired = command("jsondb_check", "--repair")
+    assert f"Repaired: cut the torn tail of {journal} at byte {sound_size}" in repaired
+    assert repaired.endswith(f"Repaired; no problems left in {database.path}.\n")
+    assert journal.stat().st_size == sound_size
+    assert command("jsondb_check") == f"No problems found in {database.path}.\n"
+
+
+def test_check_reports_a_corrupt_file_and_never_touches_it(database: Folders) -> None:
+    asyncio.run(close_databases())  # corruption at rest, not under an open database
+    orders = database.path / "orders.json"
+    orders.write_bytes(b'{"o1": {"total": 3}')
+    for args in ([], ["--repair"]):
+        out = io.StringIO()
+        with pytest.raises(CommandError, match="1 problem"):
+            call_command("jsondb_check", *args, stdout=out)
+        assert str(orders) in out.getvalue()
+        assert orders.read_bytes() == b'{"o1": {"total": 3}'
+
+
+# -- jsondb_backup -------------------------------------------------------------------------
+
+
+def test_backup_goes_to_a_new_timestamped_folder_and_prints_it(database: Folders) -> None:
+    first = Path(command("jsondb_backup").strip())
+    second = Path(command("jsondb_backup").strip())
+    assert first.parent == second.parent == database.backup_dir
+    assert re.fullmatch(r"\d{8}T\d{6}Z(-\d+)?", first.name)
+    assert first != second
+    for folder in (first, second):
+        saved = read_backup(folder)
+        assert {name: len(data) for name, (_, data) in saved.items()} == {"orders": 1, "users": 2}
+        assert decode(saved["users"][1]["ada"]) == USERS["ada"]
+
+
+def test_backup_to_an_output_folder(database: Folders, tmp_path: Path) -> None:
+    target = tmp_path / "manual" / "backup"
+    assert command("jsondb_backup", "--output", str(target)) == f"{target}\n"
+    assert set(read_backup(target)) == {"orders", "users"}
+    quiet = tmp_path / "quiet"
+    assert command("jsondb_backup", "--output", str(quiet), verbosity=0) == ""
+    assert set(read_backup(quiet)) == {"orders", "users"}
+
+
+def test_backup_refuses_an_existing_output_folder(database: Folders, backup: Path) -> None:
+    before = files_of(backup)
+    with pytest.raises(CommandError, match="already exists"):
+        command("jsondb_backup", "--output", str(backup))
+    assert files_of(backup) == before
+
+
+# -- jsondb_restore ------------------------------------------------------------------------
+
+
+def change_everything() -> None:
+    asyncio.run(fill({"users": {"ada": {"name": "Changed"}}, "extra": {"x": 1}}))
+
+
+def test_restore_with_noinput(database: Folders, backup: Path) -> None:
+    change_everything()
+    out = command("jsondb_restore", str(backup), "--noinput")
+    assert out == f"Restored 2 collection(s) from {backup} into {database.path}.\n"
+    assert asyncio.run(contents()) == {"orders": ORDERS, "users": USERS}  # the open app sees it
+
+
+def test_restore_asks_and_no_changes_nothing(database: Folders, backup: Path) -> None:
+    change_everything()
+    before = files_of(database.path)
+    out = command("jsondb_restore", str(backup), stdin=io.StringIO("no\n"))
+    assert out == (
+        f"Restoring {backup} into {database.path} replaces the whole database:\n"
+        "collection  records now  records after  change\n"
+        "extra                 1              -  deleted\n"
+        "orders                -              1  created\n"
+        "users                 1              2  replaced\n"
+        "Type 'yes' to continue, or 'no' to cancel: Restore cancelled; nothing was changed.\n"
+    )
+    assert files_of(database.path) == before
+    assert asyncio.run(contents()) == {"extra": {"x": 1}, "users": {"ada": {"name": "Changed"}}}
+
+
+def test_restore_asks_and_yes_restores(database: Folders, backup: Path) -> None:
+    change_everything()
+    out = command("jsondb_restore", str(backup), stdin=io.StringIO("yes\n"))
+    assert out.endswith(f"Restored 2 collection(s) from {backup} into {database.path}.\n")
+    assert asyncio.run(contents()) == {"orders": ORDERS, "users": USERS}
+
+
+def test_restore_without_an_answer_refuses(database: Folders, backup: Path) -> None:
+    change_everything()
+    before = files_of(database.path)
+    with pytest.raises(CommandError, match="no answer on standard input; pass --noinput"):
+        command("jsondb_restore", str(backup), stdin=io.StringIO(""))
+    assert files_of(database.path) == before
+
+
+def test_restore_refuses_a_corrupt_backup_before_asking(database: Folders, backup: Path) -> None:
+    users = backup / "users.json"
+    users.write_bytes(users.read_bytes().replace(b"Grace", b"Grate"))
+    change_everything()
+    before = files_of(database.path)
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=r"checksum.*Nothing was changed\.$"):
+        call_command("jsondb_restore", str(backup), stdout=out, stdin=io.StringIO("yes\n"))
+    assert out.getvalue() == ""
+    assert files_of(database.path) == before
+
+
+def test_restore_refuses_a_missing_backup_folder(database: Folders, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-backup"
+    with pytest.raises(CommandError, match=f"{re.escape(str(missing))}: no such folder"):
+        command("jsondb_restore", str(missing), "--noinput")
+
+
+def test_restore_onto_a_new_machine_creates_the_folder(
+    database: Folders, backup: Path, tmp_path: Path
+) -> None:
+    from django.test import override_settings
+
+    fresh = tmp_path / "fresh" / "jsondb"
+    with override_settings(ASYNCJSONDB={"PATH": fresh}):
+        out = command("jsondb_restore", str(backup), stdin=io.StringIO("no\n"))
+        assert "orders                -              1  created" in out
+        assert not fresh.exists()
+        command("jsondb_restore", str(backup), "--noinput")
+        assert asyncio.run(contents()) == {"orders": ORDERS, "users": USERS}
