@@ -10,7 +10,7 @@ from typing import Any
 from . import backup as backup_module
 from . import registry
 from .bridge import run_blocking
-from .errors import StorageError
+from .errors import DatabaseError, StorageError
 from .mutations import Mutation
 from .operations import Operation, plan_for
 from .options import Options
@@ -108,9 +108,16 @@ class FileBackend:
     async def close(self) -> None:
         """Fold journals into the ``.json`` files once the process's last user has closed."""
         folder, self._folder = self._folder, None
-        if folder is not None and registry.detach(folder):
-            for store in folder.loaded_stores():
+        if folder is None or not registry.detach(folder):
+            return
+        failures = []
+        for store in folder.loaded_stores():  # close every store, even after one failed
+            try:
                 await run_blocking(store.close)
+            except DatabaseError as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]
 
 
 def _prepare_folder(path: Path) -> Path:

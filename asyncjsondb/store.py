@@ -26,7 +26,7 @@ from typing import Any
 
 from . import files, journal, snapshot
 from .bridge import executor, run_blocking
-from .errors import DatabaseError, StorageError
+from .errors import CorruptFileError, DatabaseError, StorageError
 from .journal import JournalFile, Record
 from .locks import ProcessLock
 from .operations import Operation, View, apply_all
@@ -319,9 +319,12 @@ class CollectionStore:
         The journal is folded first, so that a crash part-way leaves either the old collection
         whole or the new one, never the new snapshot under the old journal.
         """
-        self._refresh_locked()
-        if self._journal is not None:
-            self._write_snapshot_locked()
+        if self._refresh_or_forget_locked():
+            if self._journal is not None:
+                self._write_snapshot_locked()
+        else:  # nothing readable to keep: drop the journal first, so it never meets the new file
+            files.remove_file(self.journal_path)
+            files.fsync_directory(self.directory)
         fd = files.write_atomically(self.snapshot_path, [raw])
         if self._snapshot is not None:
             os.close(self._snapshot.fd)
@@ -329,10 +332,24 @@ class CollectionStore:
         self.data = data
         self.checked_at = time.monotonic()
 
+    def _refresh_or_forget_locked(self) -> bool:
+        """Refresh; if the files are corrupt, forget them instead. False when they were corrupt.
+
+        Restoring over, or dropping, a corrupt collection is how one recovers from it.
+        """
+        try:
+            self._refresh_locked()
+        except CorruptFileError:
+            self._forget_files()
+            self.data = {}
+            self.loaded = False
+            return False
+        return True
+
     def remove_files_locked(self) -> bool:
         """Delete ``<name>.json`` and its journal (the caller holds both locks)."""
-        self._refresh_locked()
-        existed = self._snapshot is not None or self._journal is not None
+        self._refresh_or_forget_locked()
+        existed = self.snapshot_path.exists() or self.journal_path.exists()
         self._forget_files()
         for path in (self.journal_path, self.snapshot_path):
             files.remove_file(path)
@@ -354,14 +371,16 @@ class CollectionStore:
             else:
                 time.sleep(0.0005)
         with self.mutex:
-            if self.loaded and self._journal is not None:
-                with self.plock:
-                    self._refresh_locked()
-                    if self._journal is not None:
-                        self._write_snapshot_locked()
-            self._forget_files()
-            self.loaded = False
-            self.plock.close()
+            try:
+                if self.loaded and self._journal is not None:
+                    with self.plock:
+                        self._refresh_locked()
+                        if self._journal is not None:
+                            self._write_snapshot_locked()
+            finally:  # release the files even when folding failed (the journal stays on disk)
+                self._forget_files()
+                self.loaded = False
+                self.plock.close()
 
 
 def _deliver(outcomes: list[Outcome]) -> None:

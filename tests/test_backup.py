@@ -136,3 +136,35 @@ async def test_backup_is_consistent_while_writes_go_on(db_path: Path, tmp_path: 
         right_step = json.loads((folder / "right.json").read_text()).get("step", 0)
         assert left_data.get("step") == left_data.get("twin")
         assert left_data.get("step", 0) - right_step in (0, 1)
+
+
+async def test_restore_and_drop_recover_a_corrupt_collection(db_path: Path, tmp_path: Path) -> None:
+    db = await _filled(db_path)
+    await db.backup(tmp_path / "b")
+    await db.close()
+    (db_path / "users.json").write_bytes(b"garbage")
+    (db_path / "orders.journal").write_bytes(b"not a journal line\nnor this\n")
+    (db_path / "orders.json").write_bytes(b"{oops")
+    db = AsyncJSONDB(db_path)
+    with pytest.raises(CorruptFileError):
+        await db.get_collection("users")
+    await db.restore(tmp_path / "b")
+    assert await (await db.get_collection("users")).get("u2") == {"n": 2}
+    assert await (await db.get_collection("orders")).items() == [("o1", [1, 2])]
+    assert not (db_path / "orders.journal").exists()
+    (db_path / "users.json").write_bytes(b"garbage again")
+    assert await db.drop_collection("users") is True
+    assert await db.list_collections() == ["orders"]
+    await db.close()
+
+
+async def test_close_releases_every_collection_even_when_one_is_corrupt(db_path: Path) -> None:
+    db = AsyncJSONDB(db_path)
+    first, second = await db.get_collection("a"), await db.get_collection("b")
+    await first.set("k", 1)
+    await second.set("k", 2)
+    (db_path / "a.json").write_bytes(b"broken while open")
+    with pytest.raises(CorruptFileError, match=r"a\.json"):
+        await db.close()
+    assert not (db_path / "b.journal").exists()  # b was folded all the same
+    assert (db_path / "a.journal").exists()  # a's journal is kept: nothing is lost silently
