@@ -12,7 +12,7 @@ import pytest
 
 from asyncjsondb import codec
 
-VALUES = [None, True, 0, -(2**63), 2**64 - 1, 0.1, 1e16, -2.5e-8, "é☃\n\t\"\\", [1, {"a": []}], {}]
+VALUES = [None, True, 0, -(2**63), 2**64 - 1, 0.1, 1e16, -2.5e-8, 'é☃\n\t"\\', [1, {"a": []}], {}]
 
 
 @pytest.mark.parametrize("value", VALUES)
@@ -64,7 +64,10 @@ async def test_the_stdlib_fallback_reads_and_writes_the_same_files(tmp_path: Pat
     async with AsyncJSONDB(tmp_path) as db:
         await (await db.get_collection("c")).set("written by orjson", {"big": 2**63, "s": "☃"})
     done = subprocess.run(
-        [sys.executable, "-c", STDLIB_RUN, str(tmp_path)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", STDLIB_RUN, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("refused:") == 4
