@@ -12,7 +12,7 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +57,27 @@ def _all_locked(folder: Folder, names: list[str]) -> Iterator[list[CollectionSto
         yield stores
 
 
+@contextlib.contextmanager
+def _every_collection_locked(
+    folder: Folder, extra: Iterable[str] = ()
+) -> Iterator[list[CollectionStore]]:
+    """Lock every collection of the folder (plus ``extra``) as one moment.
+
+    The folder is listed again under the locks: had a collection appeared or been dropped between
+    listing and locking, a backup would miss it or bring it back empty, so lock again.
+    """
+    while True:
+        names = collection_names(folder.path)
+        with _all_locked(folder, names + list(extra)) as stores:
+            if collection_names(folder.path) == names:
+                yield stores
+                return
+
+
 def create_backup(folder: Folder, target: Path) -> None:
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise BackupError(target, "already exists and is not an empty folder")
-    with _all_locked(folder, collection_names(folder.path)) as stores:
+    with _every_collection_locked(folder) as stores:
         for store in stores:
             store._refresh_locked()
         moment = {store.name: dict(store.data) for store in stores}
@@ -146,8 +163,7 @@ def _read_entry(source: Path, entry: Any) -> tuple[bytes, dict[str, bytes]]:
 
 def restore_backup(folder: Folder, source: Path) -> None:
     backup = read_backup(source)
-    current = collection_names(folder.path)
-    with _all_locked(folder, current + list(backup)) as stores:
+    with _every_collection_locked(folder, backup) as stores:
         for store in stores:
             if store.name in backup:
                 raw, data = backup[store.name]
