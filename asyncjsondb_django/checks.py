@@ -4,13 +4,19 @@ asyncjsondb.E001  the ASYNCJSONDB setting is malformed
 asyncjsondb.E002  PATH is not a writable folder and cannot be made one
 asyncjsondb.E003  BACKUP_DIR is not a writable folder and cannot be made one
 asyncjsondb.E004  OPTIONS has keys that are not options of AsyncJSONDB
-asyncjsondb.E005  an OPTIONS value is out of range
+asyncjsondb.E005  an OPTIONS value is out of range, or a server's option is given for a folder
+asyncjsondb.E006  PATH is a postgresql:// URL but its driver (asyncpg) is not installed
 asyncjsondb.W001  PATH does not exist yet: a typo there would start an empty database
 asyncjsondb.W002  PATH is relative: it depends on the working directory (cron, systemd)
+
+E002, W001 and W002 concern folders only; a URL is checked by E006 (the server is reached at the
+first use, not at ``manage.py check``). E006 is an error, not a warning, for the reason Django makes
+an ImageField without Pillow one (fields.E210): without the driver no request can succeed.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +30,7 @@ from django.core.exceptions import ImproperlyConfigured
 from asyncjsondb import ConfigurationError
 from asyncjsondb.options import OPTION_NAMES, Options
 
-from .conf import SETTING_NAME, conf
+from .conf import SETTING_NAME, Location, conf, is_url
 
 
 def check_settings(
@@ -35,10 +41,23 @@ def check_settings(
         path, backup_dir, options = conf.PATH, conf.BACKUP_DIR, conf.OPTIONS
     except ImproperlyConfigured as exc:
         return [checks.Error(str(exc), id="asyncjsondb.E001")]
-    return _check_path(path) + _check_backup_dir(backup_dir) + _check_options(options)
+    location = _check_driver() if is_url(path) else _check_folder(Path(path))
+    return location + _check_backup_dir(backup_dir) + _check_options(path, options)
 
 
-def _check_path(path: Path) -> list[CheckMessage]:
+def _check_driver() -> list[CheckMessage]:
+    if importlib.util.find_spec("asyncpg") is not None:
+        return []
+    return [
+        checks.Error(
+            f"{SETTING_NAME}['PATH'] is a PostgreSQL URL, but its driver asyncpg is not installed",
+            hint="pip install 'asyncjsondb[postgres]'",
+            id="asyncjsondb.E006",
+        )
+    ]
+
+
+def _check_folder(path: Path) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     problem = folder_problem(path)
     if problem:
@@ -84,7 +103,7 @@ def _check_backup_dir(backup_dir: Path) -> list[CheckMessage]:
     ]
 
 
-def _check_options(options: dict[str, Any]) -> list[CheckMessage]:
+def _check_options(path: Location, options: dict[str, Any]) -> list[CheckMessage]:
     unknown = sorted(set(options) - set(OPTION_NAMES))
     if unknown:
         return [
@@ -95,9 +114,19 @@ def _check_options(options: dict[str, Any]) -> list[CheckMessage]:
             )
         ]
     try:
-        Options.from_kwargs(options)
+        parsed = Options.from_kwargs(options)
     except ConfigurationError as exc:
         return [checks.Error(f"{SETTING_NAME}['OPTIONS']: {exc}", id="asyncjsondb.E005")]
+    server_only = [] if is_url(path) else parsed.server_only()
+    if server_only:
+        return [
+            checks.Error(
+                f"{SETTING_NAME}['OPTIONS'] {', '.join(map(repr, server_only))} applies only to "
+                "a postgresql:// PATH, and PATH is a folder",
+                hint="Remove it, or point PATH at the PostgreSQL database.",
+                id="asyncjsondb.E005",
+            )
+        ]
     return []
 
 

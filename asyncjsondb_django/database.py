@@ -14,7 +14,7 @@ import threading
 from asyncjsondb import AsyncJSONDB
 from asyncjsondb.options import Options
 
-from .conf import conf
+from .conf import Location, conf, is_url
 
 _lock = threading.Lock()
 _databases: dict[tuple[str, Options], AsyncJSONDB] = {}
@@ -31,7 +31,7 @@ def get_db() -> AsyncJSONDB:
     Call it inside the view (not at import time), so that settings changes are honoured.
     """
     options = conf.OPTIONS
-    key = (os.path.abspath(conf.PATH), Options.from_kwargs(options))
+    key = (_identity(conf.PATH), Options.from_kwargs(options))
     with _lock:
         database = _databases.get(key)
         if database is None:
@@ -39,10 +39,16 @@ def get_db() -> AsyncJSONDB:
         return database
 
 
+def _identity(location: Location) -> str:
+    """One key per database: a URL as written (one pool per URL), a folder by absolute path."""
+    return str(location) if is_url(location) else os.path.abspath(location)
+
+
 async def close_databases() -> None:
     """Close every database ``get_db()`` handed out (tests, orderly shutdowns).
 
-    Closing folds the journals into the ``.json`` files; the next ``get_db()`` opens afresh.
+    Closing folds the journals into the ``.json`` files (or closes the server's pool); the next
+    ``get_db()`` opens afresh.
     """
     with _lock:
         databases = list(_databases.values())

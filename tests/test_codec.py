@@ -1,4 +1,4 @@
-"""orjson (the ``fast`` extra) and the stdlib ``json`` fallback accept and write the same documents."""
+"""orjson (the `fast` extra) and the stdlib json fallback read and write the same documents."""
 
 from __future__ import annotations
 

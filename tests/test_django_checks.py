@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,10 @@ def test_a_sound_setting_passes(folder: Path, tmp_path: Path) -> None:
         {"PATHS": "/srv/db"},
         {"PATH": 42},
         {"PATH": ""},
-        {"PATH": "postgresql://localhost/site"},  # a URL is not a folder: not mangled into one
+        {"PATH": "mysql://localhost/site"},  # only postgresql:// URLs are databases
+        {"PATH": Path("postgresql://localhost/site")},  # Path() made it postgresql:/localhost
+        {"PATH": "postgres:/localhost/site"},
+        {"PATH": "postgresql://localhost/site"},  # a URL has no folder to put backups beside
         {"PATH": "/srv/db", "BACKUP_DIR": ["/srv"]},
         {"PATH": "/srv/db", "OPTIONS": [("durability", "flush")]},
         {},  # no PATH, and these settings have no BASE_DIR to default to
@@ -126,3 +130,58 @@ def test_settings_are_read_lazily_with_documented_defaults(tmp_path: Path) -> No
         assert (path, backup_dir) == (tmp_path / "jsondb", tmp_path / "jsondb-backups")
     with pytest.raises(ImproperlyConfigured, match="there is no BASE_DIR"):
         _ = conf.PATH
+
+
+# -- a PostgreSQL URL as PATH (no server is reached by the checks) -------------------------
+
+URL = "postgresql://app:secret@db.example:5432/site"
+
+
+def test_a_url_skips_the_folder_checks(tmp_path: Path) -> None:
+    assert ids_for({"PATH": URL, "BACKUP_DIR": tmp_path / "backups"}) == []
+    options = {"schema": "site", "table_prefix": "t_", "pool_size": 5, "durability": "flush"}
+    assert ids_for({"PATH": URL, "BACKUP_DIR": tmp_path, "OPTIONS": options}) == []
+
+
+def test_a_url_backs_up_beside_the_project_by_default(tmp_path: Path) -> None:
+    with override_settings(ASYNCJSONDB={"PATH": URL}, BASE_DIR=tmp_path):
+        path, backup_dir = conf.PATH, conf.BACKUP_DIR
+        assert (path, backup_dir) == (URL, tmp_path / "jsondb-backups")
+        assert check_settings() == []
+    with override_settings(ASYNCJSONDB={"PATH": URL}):
+        [message] = check_settings()
+    assert message.id == "asyncjsondb.E001"
+    assert (
+        message.msg == "set settings.ASYNCJSONDB['BACKUP_DIR'] (there is no BASE_DIR to default to)"
+    )
+
+
+def test_a_url_still_checks_backup_dir_and_options(tmp_path: Path) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    setting = {"PATH": URL, "BACKUP_DIR": a_file, "OPTIONS": {"pool_size": 0}}
+    assert ids_for(setting) == ["asyncjsondb.E003", "asyncjsondb.E005"]
+
+
+def test_a_url_without_its_driver_is_e006(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "asyncpg", None)  # what Python does when it is not installed
+    with override_settings(ASYNCJSONDB={"PATH": URL, "BACKUP_DIR": tmp_path}):
+        [message] = check_settings()
+    assert message.id == "asyncjsondb.E006"
+    assert "asyncpg is not installed" in message.msg
+    assert message.hint == "pip install 'asyncjsondb[postgres]'"
+    assert "secret" not in message.msg
+    assert ids_for({"PATH": tmp_path, "BACKUP_DIR": tmp_path}) == []  # a folder needs no driver
+
+
+def test_server_options_on_a_folder_are_e005(folder: Path) -> None:
+    with override_settings(ASYNCJSONDB={"PATH": folder, "OPTIONS": {"schema": "site"}}):
+        [message] = check_settings()
+    assert message.id == "asyncjsondb.E005"
+    assert "'schema' applies only to a postgresql:// PATH" in message.msg
+
+
+def test_the_url_message_of_a_mangled_path_says_how_to_fix_it() -> None:
+    with override_settings(ASYNCJSONDB={"PATH": Path("postgresql://localhost/site")}):
+        [message] = check_settings()
+    assert "give the URL as a str" in message.msg

@@ -6,7 +6,6 @@ import asyncio
 import io
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.core.management import call_command
@@ -14,40 +13,13 @@ from django.core.management.base import CommandError
 
 from asyncjsondb.backup import read_backup
 from asyncjsondb.codec import decode
-from asyncjsondb_django import close_databases, get_db
-
-if TYPE_CHECKING:
-    from tests.django_support import Folders
+from asyncjsondb_django import close_databases
+from tests.django_helpers import Folders, command, contents, fill
 
 pytest_plugins = ["tests.django_support"]
 
 USERS = {"ada": {"name": "Ada"}, "grace": {"name": "Grace"}}
 ORDERS = {"o1": {"total": 3}}
-
-
-def command(name: str, *args: str, **options: Any) -> str:
-    """Run a command; return what it wrote to stdout."""
-    out = io.StringIO()
-    call_command(name, *args, stdout=out, stderr=io.StringIO(), **options)
-    return out.getvalue()
-
-
-async def fill(data: dict[str, dict[str, Any]]) -> None:
-    """Write ``data`` through the app's own database, which stays open as in a running site."""
-    db = get_db()
-    for name in await db.list_collections():
-        await db.drop_collection(name)
-    for name, items in data.items():
-        await (await db.get_collection(name)).set_many(items)
-
-
-async def contents() -> dict[str, dict[str, Any]]:
-    """What the app's database holds now."""
-    db = get_db()
-    return {
-        name: dict(await (await db.get_collection(name)).items())
-        for name in await db.list_collections()
-    }
 
 
 def files_of(folder: Path) -> dict[str, bytes]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -23,16 +22,7 @@ import pytest
 
 from asyncjsondb import AsyncJSONDB
 from asyncjsondb.backup import read_backup
-
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLE_PROJECT = REPO / "examples" / "django_project"
-
-
-def example_env(database: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env["ASYNCJSONDB_PATH"] = str(database)
-    return env
+from tests.django_helpers import EXAMPLE_PROJECT, example_env
 
 
 def manage(database: Path, *args: str, stdin: int | None = subprocess.DEVNULL) -> Any:

@@ -6,16 +6,14 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from django.test import AsyncClient, Client, override_settings
 
 from asyncjsondb import AsyncJSONDB, ConfigurationError
 from asyncjsondb_django import get_db
-
-if TYPE_CHECKING:
-    from tests.django_support import Folders
+from tests.django_helpers import Folders
 
 pytest_plugins = ["tests.django_support"]
 

@@ -11,20 +11,21 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TextIO, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, OutputWrapper
 
 from asyncjsondb import AsyncJSONDB, CorruptFileError, DatabaseError
 from asyncjsondb.backup import collection_names, read_backup
 from asyncjsondb.check import collection_stats
 from asyncjsondb.options import Options
 
-from ..conf import SETTING_NAME, conf
+from ..conf import SETTING_NAME, Location, conf, is_url
 from ..database import open_db
 
 T = TypeVar("T")
+PROMPT = "Type 'yes' to continue, or 'no' to cancel: "
 
 
 @contextlib.contextmanager
@@ -46,12 +47,36 @@ def run(work: Callable[[AsyncJSONDB], Awaitable[T]]) -> T:
     return asyncio.run(session())
 
 
-def database_folder() -> Path:
-    """The settings' PATH, which must exist: inspecting a database never creates one."""
-    path = conf.PATH
+def existing_database() -> Location:
+    """The settings' PATH; a folder must exist, since inspecting a database never creates one."""
+    location = conf.PATH
+    if not is_url(location):
+        require_folder(Path(location), f" (settings.{SETTING_NAME}['PATH'])")
+    return location
+
+
+def require_folder(path: Path, where: str = "") -> None:
     if not path.is_dir():
-        raise CommandError(f"no database folder {path} (settings.{SETTING_NAME}['PATH'])")
-    return path
+        raise CommandError(f"no database folder {path}{where}")
+
+
+async def record_counts(db: AsyncJSONDB) -> dict[str, int]:
+    """Each collection's record count, through the API (so for any backend)."""
+    return {
+        name: await (await db.get_collection(name)).count() for name in await db.list_collections()
+    }
+
+
+def confirmed(stdout: OutputWrapper, stdin: TextIO, action: str, unchanged: str) -> bool:
+    """Ask for 'yes'; no answer at all (cron, a closed stdin) refuses rather than guesses."""
+    stdout.write(PROMPT, ending="")
+    stdout.flush()
+    answer = stdin.readline()
+    if not answer:
+        raise CommandError(
+            f"no answer on standard input; pass --noinput to {action} without asking. {unchanged}"
+        )
+    return answer.strip().lower() == "yes"
 
 
 def new_backup_folder(backup_dir: Path) -> Path:
@@ -72,11 +97,15 @@ def lock_timeout() -> float:
 def restore_plan(source: Path) -> list[list[str]]:
     """Rows (collection, records now, records after, change) of restoring the backup ``source``.
 
-    The whole backup is verified first (``read_backup``), so a corrupt one is refused here. The
-    database is only read, by the checker: a cancelled restore leaves every file as it was.
+    The whole backup is verified first (``read_backup``), so a corrupt one is refused here. A
+    folder is only read, by the checker: a cancelled restore leaves every file as it was.
     """
     incoming = {name: str(len(data)) for name, (_, data) in read_backup(source).items()}
-    current = _record_counts(conf.PATH)
+    location = conf.PATH
+    if is_url(location):
+        current = {name: str(count) for name, count in run(record_counts).items()}
+    else:
+        current = _record_counts(Path(location))
     rows = []
     for name in sorted(set(incoming) | set(current)):
         change = "deleted" if name not in incoming else "replaced" if name in current else "created"

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from ...conf import conf
-from ..base import command_errors, database_folder, new_backup_folder, run
+from ..base import command_errors, existing_database, new_backup_folder, run
 
 
 class Command(BaseCommand):
@@ -26,7 +26,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         with command_errors():
-            database_folder()
+            existing_database()
             target: Path = (options["output"] or new_backup_folder(conf.BACKUP_DIR)).absolute()
             run(lambda db: db.backup(target))
         if options["verbosity"] > 0:

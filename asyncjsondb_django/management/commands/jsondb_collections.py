@@ -1,30 +1,42 @@
-"""``manage.py jsondb_collections``: each collection's record count and size on disk."""
+"""``manage.py jsondb_collections``: each collection's record count, and its size on disk.
+
+A folder is read by the checker (nothing is loaded into the engine); a PostgreSQL database is
+asked through the API, and has no file sizes to show.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand
 
 from asyncjsondb.check import collection_stats
 
-from ..base import command_errors, database_folder, format_table, lock_timeout
+from ...conf import display, is_url
+from ..base import command_errors, existing_database, format_table, lock_timeout, record_counts, run
 
 HEADER = ("collection", "records", "bytes")
 
 
 class Command(BaseCommand):
-    help = "List the AsyncJSONDB collections with their record counts and file sizes."
+    help = (
+        "List the AsyncJSONDB collections with their record counts (and file sizes, for a "
+        "database folder)."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        rows: list[list[str | int]]
         with command_errors():
-            path = database_folder()
-            stats = collection_stats(path, lock_timeout=lock_timeout())
-        if not stats:
-            self.stdout.write(f"No collections in {path}.")
+            location = existing_database()
+            if is_url(location):
+                rows = [[name, count] for name, count in run(record_counts).items()]
+            else:
+                stats = collection_stats(Path(location), lock_timeout=lock_timeout())
+                rows = [[item.name, item.records, item.bytes] for item in stats]
+        if not rows:
+            self.stdout.write(f"No collections in {display(location)}.")
             return
-        rows: list[list[object]] = [[item.name, item.records, item.bytes] for item in stats]
-        rows.append(
-            ["(total)", sum(item.records for item in stats), sum(item.bytes for item in stats)]
-        )
-        self.stdout.write(format_table(HEADER, rows))
+        columns = len(rows[0])
+        total = ["(total)", *(sum(int(row[i]) for row in rows) for i in range(1, columns))]
+        self.stdout.write(format_table(HEADER[:columns], [*rows, total]))

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from ...conf import conf
-from ..base import command_errors, format_table, restore_plan, run
+from ...conf import conf, display
+from ..base import command_errors, confirmed, format_table, restore_plan, run
 
 HEADER = ("collection", "records now", "records after", "change")
-PROMPT = "Type 'yes' to continue, or 'no' to cancel: "
 
 
 class Command(BaseCommand):
@@ -36,25 +35,16 @@ class Command(BaseCommand):
         source: Path = options["backup"]
         with command_errors(". Nothing was changed."):
             rows = restore_plan(source)
+            database = display(conf.PATH)
         if options["interactive"]:
-            self.stdout.write(f"Restoring {source} into {conf.PATH} replaces the whole database:")
+            self.stdout.write(f"Restoring {source} into {database} replaces the whole database:")
             self.stdout.write(format_table(HEADER, rows, "<>><"))
-            if not self._confirmed(options.get("stdin") or sys.stdin):
+            stdin = options.get("stdin") or sys.stdin
+            if not confirmed(self.stdout, stdin, "restore", "Nothing was changed."):
                 self.stdout.write("Restore cancelled; nothing was changed.")
                 return
         with command_errors():
             run(lambda db: db.restore(source))
         if options["verbosity"] > 0:
             restored = sum(row[3] != "deleted" for row in rows)
-            self.stdout.write(f"Restored {restored} collection(s) from {source} into {conf.PATH}.")
-
-    def _confirmed(self, stdin: TextIO) -> bool:
-        self.stdout.write(PROMPT, ending="")
-        self.stdout.flush()
-        answer = stdin.readline()
-        if not answer:
-            raise CommandError(
-                "no answer on standard input; pass --noinput to restore without asking. "
-                "Nothing was changed."
-            )
-        return answer.strip().lower() == "yes"
+            self.stdout.write(f"Restored {restored} collection(s) from {source} into {database}.")

@@ -24,7 +24,7 @@ DATABASES: dict[str, dict[str, str]] = {}
 USE_TZ = True
 
 ASYNCJSONDB = {
-    "PATH": Path(os.environ.get("ASYNCJSONDB_PATH", BASE_DIR / "jsondb")),
+    "PATH": os.environ.get("ASYNCJSONDB_PATH") or BASE_DIR / "jsondb",  # a folder or a URL
     # BACKUP_DIR defaults to "<PATH>-backups", beside PATH.
     "OPTIONS": {"durability": "fsync"},
 }
