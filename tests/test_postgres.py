@@ -122,3 +122,15 @@ async def test_server_problems_are_database_errors(tmp_path: Path) -> None:
 def test_passwords_never_show_in_reprs() -> None:
     db = AsyncJSONDB("postgresql://app:s3cret@127.0.0.1:5432/test")
     assert "s3cret" not in repr(db) and "app:***@127.0.0.1" in repr(db)
+
+
+async def test_the_url_can_carry_the_server_options(postgres_schema: str) -> None:
+    url = f"{POSTGRES_URL}?schema={postgres_schema}&table_prefix=app_&pool_size=2"
+    async with AsyncJSONDB(url) as db:
+        await (await db.get_collection("c")).set("k", 1)
+    async with AsyncJSONDB(POSTGRES_URL, schema=postgres_schema, table_prefix="app_") as db:
+        assert await (await db.get_collection("c")).get("k") == 1
+    with pytest.raises(ConfigurationError, match="both in the URL and as an option"):
+        AsyncJSONDB(url, schema="other")
+    with pytest.raises(ConfigurationError, match="pool_size"):
+        AsyncJSONDB(f"{POSTGRES_URL}?pool_size=many")

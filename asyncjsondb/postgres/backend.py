@@ -11,11 +11,12 @@ asyncpg pools belong to the event loop that made them, so the pool lives on a lo
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..backup import read_backup, write_backup
 from ..bridge import LoopThread, run_blocking
@@ -38,7 +39,7 @@ from ..mutations import (
     SetValue,
     Update,
 )
-from ..options import Options
+from ..options import SERVER_OPTIONS, Options
 from . import schema
 from .schema import Names
 
@@ -61,6 +62,26 @@ def redact(url: str) -> str:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def split_url_options(url: str, options: Options) -> tuple[str, Options]:
+    """Take ``schema``, ``table_prefix`` and ``pool_size`` from the URL's query, if there.
+
+    So one string (``ASYNCJSONDB_PATH``, Django's PATH, the command line) can say everything:
+    ``postgresql://app@db/site?schema=shop``. The driver gets the URL without them.
+    """
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {key: value for key, value in query if key in SERVER_OPTIONS}
+    if not ours:
+        return url, options
+    changes: dict[str, Any] = {}
+    for key, value in ours.items():
+        if getattr(options, key) is not None:
+            raise ConfigurationError(key, "given both in the URL and as an option")
+        changes[key] = int(value) if key == "pool_size" and value.isdigit() else value
+    rest = urlencode([(key, value) for key, value in query if key not in SERVER_OPTIONS])
+    return urlunsplit(parts._replace(query=rest)), dataclasses.replace(options, **changes)
 
 
 class PostgresCollection:
@@ -211,7 +232,7 @@ class PostgresBackend:
             raise ConfigurationError(
                 "db_path", "PostgreSQL needs: pip install 'asyncjsondb[postgres]'"
             )
-        self._url = url
+        self._url, options = split_url_options(url, options)
         self.location = redact(url)
         self.sql = Names(options.schema or "public", options.table_prefix or "asyncjsondb_")
         self._options = options
