@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -69,3 +70,16 @@ def test_the_quickstart_example_runs(tmp_path: Path) -> None:
         [sys.executable, str(example)], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert "run 2 time(s)" in second.stdout and "total users: 2" in second.stdout
+
+
+def test_the_command_line_tour_runs(tmp_path: Path) -> None:
+    blocks = re.findall(r"```bash\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+    tour = next(block for block in blocks if block.startswith("asyncjsondb set ./data"))
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    done = subprocess.run(
+        ["bash", "-e", "-c", tour],
+        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert '{"name":"Alice","age":30}' in done.stdout
+    assert (tmp_path / "backups/manual/users.json").exists()
