@@ -17,9 +17,17 @@ from .mutations import Mutation
 from .options import Options
 
 
+class Stale:
+    """``get_cached``'s answer when only the (async) ``get`` can tell."""
+
+
+STALE = Stale()
+
+
 class CollectionBackend(Protocol):
     """One collection, as a backend stores it; every listing is in insertion order."""
 
+    def get_cached(self, key: str) -> bytes | None | Stale: ...
     async def get(self, key: str) -> bytes | None: ...
     async def get_many(self, keys: list[str]) -> dict[str, bytes]: ...
     async def contains(self, key: str) -> bool: ...

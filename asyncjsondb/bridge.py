@@ -28,6 +28,8 @@ _executor_pid = 0
 def executor() -> ThreadPoolExecutor:
     """The process's pool, made anew in a forked child (threads do not survive fork)."""
     global _executor, _executor_pid
+    if _executor is not None and _executor_pid == os.getpid():
+        return _executor
     with _executor_lock:
         if _executor is None or _executor_pid != os.getpid():
             workers = min(32, (os.cpu_count() or 1) + 4)

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import mutations
-from .backend import CollectionBackend
-from .codec import decode, encode
+from .backend import STALE, CollectionBackend
+from .codec import bulk_decoding, decode, encode
 from .errors import InvalidValueError
 from .names import validate_key
 
@@ -46,9 +46,13 @@ class Collection:
 
     async def get(self, key: str, default: Any = None) -> Any:
         """The value stored under ``key`` (a private copy), or ``default``."""
-        key = validate_key(key)
-        raw = await self._open().get(key)
-        return default if raw is None else decode(raw)
+        if type(key) is not str:
+            key = validate_key(key)
+        backend = self._open()
+        raw = backend.get_cached(key)
+        if raw is STALE:
+            raw = await backend.get(key)
+        return default if raw is None else decode(raw)  # type: ignore[arg-type]
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The stored values of those ``keys`` that exist, in the order asked."""
@@ -63,11 +67,18 @@ class Collection:
         return await self._open().keys()
 
     async def values(self) -> list[Any]:
-        return [decode(raw) async for chunk in self._open().value_chunks() for raw in chunk]
+        found: list[Any] = []
+        async for chunk in self._open().value_chunks():
+            with bulk_decoding():
+                found.extend(map(decode, chunk))
+        return found
 
     async def items(self) -> list[tuple[str, Any]]:
-        chunks = self._open().item_chunks()
-        return [(key, decode(raw)) async for chunk in chunks for key, raw in chunk]
+        found: list[tuple[str, Any]] = []
+        async for chunk in self._open().item_chunks():
+            with bulk_decoding():
+                found.extend((key, decode(raw)) for key, raw in chunk)
+        return found
 
     async def count(self) -> int:
         return await self._open().count()
@@ -91,11 +102,12 @@ class Collection:
             return found
         keep = filter_func or _everything
         async for chunk in backend.value_chunks():
-            for value in map(decode, chunk):
-                if keep(value):
-                    found.append(value)
-                    if limit is not None and len(found) >= limit:
-                        return found
+            with bulk_decoding():
+                for value in map(decode, chunk):
+                    if keep(value):
+                        found.append(value)
+                        if limit is not None and len(found) >= limit:
+                            return found
         return found
 
     # -- writes ----------------------------------------------------------------------------

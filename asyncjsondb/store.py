@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -31,6 +32,7 @@ from .journal import JournalFile, Record
 from .locks import ProcessLock
 from .operations import Operation, View, apply_all
 
+_log = logging.getLogger("asyncjsondb")
 _fork_epoch = 0
 Pending = tuple[Operation, "asyncio.Future[Any]"]
 Outcome = tuple["asyncio.Future[Any]", bool, Any]
@@ -191,8 +193,8 @@ class CollectionStore:
             self._pending.append((operation, waiter))
             start = not self._draining
             self._draining = True
-        if start:
-            await run_blocking(self._drain)
+        if start:  # a pool job, not a task of this loop: it finishes even if this loop dies
+            executor().submit(self._drain)
         return await waiter
 
     def _drain(self) -> None:
@@ -208,7 +210,10 @@ class CollectionStore:
                 self._draining = more
             if more:
                 executor().submit(self._drain)
-        self._maybe_compact()
+        try:
+            self._maybe_compact()
+        except DatabaseError:  # the writes are safe in the journal; the next commit tries again
+            _log.warning("compacting %s failed", self.snapshot_path, exc_info=True)
 
     def _commit(self, batch: list[Pending]) -> list[Outcome]:
         """Plan, append and sync ``batch``; return each waiter's result or exception."""

@@ -257,3 +257,24 @@ async def test_hand_edited_files_are_read(db_path: Path) -> None:
         "b": [1, 2],
         "c": 3,
     }
+
+
+async def test_find_leaves_the_garbage_collector_as_it_found_it(db: AsyncJSONDB) -> None:
+    import gc
+
+    c = await db.get_collection("c")
+    await c.set_many({str(i): {"n": i} for i in range(10)})
+
+    def failing(value: dict[str, int]) -> bool:
+        assert not gc.isenabled()  # paused while decoding
+        raise ValueError("the filter's own error")
+
+    with pytest.raises(ValueError, match="own error"):
+        await c.find(failing)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert len(await c.find(lambda v: True)) == 10
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()

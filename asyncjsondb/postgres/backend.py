@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ..backend import STALE, Stale
 from ..backup import read_backup, write_backup
 from ..bridge import LoopThread, run_blocking
 from ..codec import decode
@@ -92,6 +93,9 @@ class PostgresCollection:
         self._from = (
             f"FROM {n.records} r JOIN {n.collections} c ON c.id = r.collection_id WHERE c.name = $1"
         )
+
+    def get_cached(self, key: str) -> bytes | None | Stale:
+        return STALE  # nothing is cached: every read asks the server
 
     async def get(self, key: str) -> bytes | None:
         value = await self._backend.call("fetchval", f"SELECT r.value {self._from} AND r.key = $2",
