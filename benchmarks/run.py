@@ -1,0 +1,111 @@
+"""Run the benchmarks: ``python -m benchmarks.run [--quick] [--million] [--only NAME,...]``.
+
+Every workload runs in this process, except the multi-process increments and the memory probe.
+Data goes to a temporary folder (under ``--dir`` if given), removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+if not __package__:  # run as a script, python benchmarks/run.py: make the package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import report, targets  # noqa: E402
+from benchmarks.measure import Row  # noqa: E402
+from benchmarks.settings import FULL, QUICK, Scale  # noqa: E402
+from benchmarks.workloads import memory, opening, processes, reads, writes  # noqa: E402
+
+Workload = Callable[[Scale, Path], Awaitable[list[Row]]]
+
+WORKLOADS: dict[str, Workload] = {
+    "set-fsync": writes.run_durable,
+    "set-flush": writes.run_flush,
+    "concurrent": writes.run_concurrent,
+    "get": reads.run_get,
+    "find": reads.run_find,
+    "open": opening.run_open,
+    "journal-open": opening.run_journal_open,
+    "increments": processes.run,
+    "memory": memory.run,
+    "million": writes.run_million,  # only with --million or --only million
+}
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+async def collect(
+    scale: Scale, names: Sequence[str], folder: Path, log: Callable[[str], None] = _log
+) -> list[Row]:
+    """Run the named workloads one after another; return all their rows."""
+    rows: list[Row] = []
+    for name in names:
+        started = time.perf_counter()
+        log(f"{name} ...")
+        rows += await WORKLOADS[name](scale, folder)
+        log(f"{name} done in {time.perf_counter() - started:.1f} s")
+    return rows
+
+
+def _names(value: str) -> list[str]:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(WORKLOADS))
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown workload {unknown[0]!r}; choose from {', '.join(WORKLOADS)}"
+        )
+    return names
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of seconds")
+    parser.add_argument(
+        "--million",
+        action="store_true",
+        help="also the write rate at 0 / 100k / 1M records (several minutes)",
+    )
+    parser.add_argument(
+        "--only",
+        type=_names,
+        metavar="NAME,...",
+        help=f"run only these workloads: {', '.join(WORKLOADS)}",
+    )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="where to make the temporary folder (the disk under test)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    scale, scale_name = (QUICK, "--quick") if arguments.quick else (FULL, "full")
+    names = arguments.only or [name for name in WORKLOADS if name != "million"]
+    if arguments.million and "million" not in names:
+        names.append("million")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="asyncjsondb-bench-", dir=arguments.dir) as folder:
+        header = report.environment(scale_name, folder)
+        rows = asyncio.run(collect(scale, names, Path(folder)))
+    print(header)
+    print()
+    print(report.measurements(rows))
+    print()
+    print(report.verdicts(targets.evaluate(rows)))
+    print(f"\ntotal {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

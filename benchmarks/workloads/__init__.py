@@ -1,0 +1,1 @@
+"""The workloads of issue 3; each ``run(scale, folder)`` returns its ``Row``s."""
