@@ -8,7 +8,7 @@ import click
 
 from .. import __version__
 from ..errors import DatabaseError, InvalidNameError
-from . import listing, maintenance, records, transfer
+from . import listing, maintenance, migration, records, transfer
 from .common import Failure, Refusal, Settings
 
 
@@ -35,14 +35,16 @@ class _Group(click.Group):
 )
 @click.pass_context
 def cli(ctx: click.Context, lock_timeout: float) -> None:
-    """Inspect, back up, restore, check and move data in and out of an AsyncJSONDB folder.
+    """Inspect, back up, restore, check, migrate and move data in and out of AsyncJSONDB.
 
-    Every command takes the same locks as the library, so it is safe while applications
-    have the database open. Exit codes: 0 success, 1 failure or problems found, 2 bad usage.
+    A database is a folder or a postgresql:// URL (its query may carry schema, table_prefix
+    and pool_size). Every command takes the same locks as the library, so it is safe while
+    applications have the database open. Exit codes: 0 success, 1 failure or problems found,
+    2 bad usage.
     """
     ctx.obj = Settings(lock_timeout=lock_timeout)
 
 
-for module in (listing, records, transfer, maintenance):
+for module in (listing, records, transfer, maintenance, migration):
     for command in module.COMMANDS:
         cli.add_command(command)

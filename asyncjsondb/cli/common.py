@@ -1,8 +1,12 @@
 """What the commands share: argument types, exit codes, and running the core API on a database.
 
+A database is a folder (a ``Path``) or a ``postgresql://`` URL (a ``str``), as for ``AsyncJSONDB``;
+a URL is only ever shown through ``shown``, which hides its password.
+
 Exit codes: 0 success; 1 the operation failed (a ``DatabaseError``, a bad input file, a missing
-key, problems found by ``check``); 2 the command line is wrong (unknown option, bad collection
-name, missing folder, a VALUE that is not JSON), and nothing was touched.
+key, problems found by ``check``, a server that does not answer); 2 the command line is wrong
+(unknown option, bad collection name, missing folder, a bad URL, a VALUE that is not JSON), and
+nothing was touched.
 """
 
 from __future__ import annotations
@@ -12,17 +16,21 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qsl, urlsplit
 
 import click
 
+from ..backend import open_backend
 from ..collection import Collection
 from ..database import AsyncJSONDB
-from ..errors import InvalidNameError
+from ..errors import ConfigurationError, InvalidNameError
 from ..names import validate_collection_name
+from ..options import Options
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
+Location = Path | str  # a database folder, or a postgresql:// URL
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -55,10 +63,74 @@ def _collection_name(ctx: click.Context, param: click.Parameter, value: str) -> 
         raise click.BadParameter(f"{value!r}: {exc.reason}") from exc
 
 
-def database_argument(*, create: bool = False) -> Callable[[F], F]:
-    """``PATH``: an existing database folder, or (``create``) one to make if it is missing."""
-    kind = click.Path(exists=not create, file_okay=False, path_type=Path)
-    return click.argument("path", type=kind)
+def is_url(location: Location) -> bool:
+    return isinstance(location, str)
+
+
+def shown(location: Location) -> str:
+    """How messages name a database: a folder as given, a URL without its password."""
+    if not is_url(location):
+        return str(location)
+    from ..postgres.backend import redact  # imports the driver: only for a URL
+
+    return redact(str(location))
+
+
+if TYPE_CHECKING:  # click >= 8.2 types ParamType by the values it converts; older is not generic
+    _ParamType = click.ParamType[Any, Any]
+else:
+    _ParamType = click.ParamType
+
+
+class DatabaseType(_ParamType):
+    """A ``postgresql://`` URL, checked as the core checks it; else a folder, as ``click.Path``.
+
+    A URL is refused (exit 2) for an unknown scheme, a bad query option or a missing driver,
+    and never echoed with its password.
+    """
+
+    name = "PATH|URL"
+
+    def __init__(self, *, create: bool) -> None:
+        self._folder = click.Path(exists=not create, file_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = str(value)
+        if "://" not in text:
+            return self._folder.convert(value, param, ctx)
+        if not _well_formed(text):  # then even redact could not find the password: show nothing
+            self.fail(
+                "not a valid URL (is the port a number? in a password, write / ? # as %2F %3F %23)",
+                param,
+                ctx,
+            )
+        if any("password" in key.lower() for key, _ in parse_qsl(urlsplit(text).query)):
+            self.fail(
+                "a password in the URL's query would be shown in messages: write "
+                "user:password@host, or use PGPASSWORD or ~/.pgpass",
+                param,
+                ctx,
+            )
+        try:
+            open_backend(text, Options())  # touches nothing; raises what AsyncJSONDB would
+        except ConfigurationError as exc:
+            self.fail(f"{shown(text)}: {exc}", param, ctx)
+        return text
+
+
+def _well_formed(url: str) -> bool:
+    """The URL parses, with a numeric port, and any ``@`` is the one ending its user part."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError when the port is not a number
+    except ValueError:
+        return False
+    return "@" not in url.replace(parts.netloc, "", 1)
+
+
+def database_argument(name: str = "path", *, create: bool = False) -> Callable[[F], F]:
+    """A database argument: a folder (that must exist unless ``create``) or a URL."""
+    return click.argument(name, type=DatabaseType(create=create))
 
 
 def collection_argument() -> Callable[[F], F]:
@@ -89,11 +161,16 @@ def settings() -> Settings:
     return obj if obj is not None else Settings()
 
 
-def run(path: Path, work: Callable[[AsyncJSONDB], Awaitable[T]]) -> T:
+def database_options() -> dict[str, Any]:
+    """The options every command opens a database with."""
+    return {"lock_timeout": settings().lock_timeout}
+
+
+def run(path: Location, work: Callable[[AsyncJSONDB], Awaitable[T]]) -> T:
     """Open the database at ``path``, await ``work(db)`` on a new event loop, close it."""
 
     async def session() -> T:
-        async with AsyncJSONDB(path, lock_timeout=settings().lock_timeout) as db:
+        async with AsyncJSONDB(path, **database_options()) as db:
             return await work(db)
 
     return asyncio.run(session())
@@ -102,5 +179,12 @@ def run(path: Path, work: Callable[[AsyncJSONDB], Awaitable[T]]) -> T:
 async def existing_collection(db: AsyncJSONDB, name: str) -> Collection:
     """The collection ``name``; a usage error if it does not exist (reads never create one)."""
     if name not in await db.list_collections():
-        raise Refusal(f"no collection {name!r} in {db.db_path}")
+        raise Refusal(f"no collection {name!r} in {shown(db.db_path)}")
     return await db.get_collection(name)
+
+
+async def record_counts(db: AsyncJSONDB) -> dict[str, int]:
+    """Each collection's record count, by name, through the API (so for any backend)."""
+    return {
+        name: await (await db.get_collection(name)).count() for name in await db.list_collections()
+    }

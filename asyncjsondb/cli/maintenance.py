@@ -1,4 +1,9 @@
-"""``backup``, ``restore``, ``check``, ``compact``: thin wrappers over the core's own functions."""
+"""``backup``, ``restore``, ``check``, ``compact``: thin wrappers over the core's own functions.
+
+``backup`` and ``restore`` take a folder or a ``postgresql://`` URL alike. ``check`` and
+``compact`` work on JSON files; given a URL they say so and, once the server has answered,
+exit 0 with nothing done, so that scripts keep working when a database moves to a server.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,23 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 
 from ..check import check_database
 from ..database import AsyncJSONDB
-from .common import EXIT_FAILED, Refusal, database_argument, run, settings
+from ..options import Options
+from .common import (
+    EXIT_FAILED,
+    Location,
+    Refusal,
+    database_argument,
+    is_url,
+    run,
+    settings,
+    shown,
+)
 from .output import echo_json, plural
 
 
@@ -21,17 +37,17 @@ from .output import echo_json, plural
     "--output",
     "-o",
     type=click.Path(file_okay=False, path_type=Path),
-    help="New folder for the backup; default: PATH-backup-<UTC time> beside PATH.",
+    help="New folder for the backup; default: PATH-backup-<UTC time> beside PATH (for a URL: "
+    "<database>[-<schema>]-backup-<UTC time> in the current folder).",
 )
-def backup_command(path: Path, output: Path | None) -> None:
+def backup_command(path: Location, output: Path | None) -> None:
     """Write a consistent copy of every collection of PATH to a new folder; print its path.
 
-    Safe while applications write: the backup is one moment of the whole database.
+    Safe while applications write: the backup is one moment of the whole database. The folder
+    restores into a database folder or a server alike.
     """
     if output is None:
-        resolved = path.resolve()
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        output = resolved.with_name(f"{resolved.name}-backup-{stamp}")
+        output = _default_backup(path, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
 
     async def work(db: AsyncJSONDB) -> bool:
         return await db.backup(output)
@@ -40,11 +56,23 @@ def backup_command(path: Path, output: Path | None) -> None:
     click.echo(str(output))
 
 
+def _default_backup(path: Location, stamp: str) -> Path:
+    if not is_url(path):
+        resolved = Path(path).resolve()
+        return resolved.with_name(f"{resolved.name}-backup-{stamp}")
+    from ..postgres.backend import split_url_options
+
+    url, options = split_url_options(str(path), Options())
+    parts = [urlsplit(url).path.strip("/") or "postgresql", options.schema]
+    name = "-".join(part for part in parts if part)
+    return Path.cwd() / f"{name}-backup-{stamp}"
+
+
 @click.command("restore")
 @database_argument(create=True)
 @click.argument("backup", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--yes", "-y", is_flag=True, help="Do not ask; required when not on a terminal.")
-def restore_command(path: Path, backup: Path, yes: bool) -> None:
+def restore_command(path: Location, backup: Path, yes: bool) -> None:
     """Replace every collection of PATH with those of BACKUP.
 
     The whole backup is verified first; a bad backup changes nothing. Collections that are
@@ -54,7 +82,7 @@ def restore_command(path: Path, backup: Path, yes: bool) -> None:
         if not sys.stdin.isatty():
             raise Refusal("restore replaces the whole database: pass --yes when not on a terminal")
         click.confirm(
-            f"Replace every collection of {path} with the backup {backup}? "
+            f"Replace every collection of {shown(path)} with the backup {backup}? "
             "Collections not in the backup are deleted",
             abort=True,
         )
@@ -72,12 +100,20 @@ def restore_command(path: Path, backup: Path, yes: bool) -> None:
 @database_argument()
 @click.option("--repair", is_flag=True, help="Repair what loses nothing acknowledged.")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON for machines.")
-def check_command(path: Path, repair: bool, as_json: bool) -> None:
+def check_command(path: Location, repair: bool, as_json: bool) -> None:
     """Verify every file of PATH; exit 0 when sound, 1 when problems remain.
 
     --repair cuts journal tails torn by a crash mid-append (never acknowledged) and removes
     temp files of interrupted writes; any other problem is reported and left untouched.
+    For a postgresql:// URL there are no files to verify: it says so once the server answers.
     """
+    if is_url(path):
+        note = _not_files(path, "check verifies the JSON files of a database folder")
+        if as_json:
+            echo_json({"ok": True, "problems": [], "repaired": [], "note": note})
+        else:
+            click.echo(note)
+        return
     report = check_database(path, repair=repair, lock_timeout=settings().lock_timeout)
     if as_json:
         echo_json(
@@ -98,7 +134,20 @@ def check_command(path: Path, repair: bool, as_json: bool) -> None:
         click.get_current_context().exit(EXIT_FAILED)
 
 
-def _summary(path: Path, found: int, repaired: int, ok: bool) -> str:
+def _not_files(path: Location, what: str) -> str:
+    """The server answers (else ServerError, exit 1), and a line that says nothing was done."""
+
+    async def work(db: AsyncJSONDB) -> list[str]:
+        return await db.list_collections()
+
+    names = run(path, work)
+    return (
+        f"{shown(path)}: {what}; a PostgreSQL server keeps its own storage, so there is "
+        f"nothing to do (the server answers: {plural(len(names), 'collection')})"
+    )
+
+
+def _summary(path: Location, found: int, repaired: int, ok: bool) -> str:
     if not found:
         return f"{path}: ok"
     state = "ok after repair" if ok else "NOT OK"
@@ -107,8 +156,14 @@ def _summary(path: Path, found: int, repaired: int, ok: bool) -> str:
 
 @click.command("compact")
 @database_argument()
-def compact_command(path: Path) -> None:
-    """Fold every journal into its <name>.json, so the .json files alone hold all the data."""
+def compact_command(path: Location) -> None:
+    """Fold every journal into its <name>.json, so the .json files alone hold all the data.
+
+    For a postgresql:// URL there is nothing to fold: it says so once the server answers.
+    """
+    if is_url(path):
+        click.echo(_not_files(path, "compact folds journals into the .json files of a folder"))
+        return
 
     async def work(db: AsyncJSONDB) -> list[str]:
         return await db.compact()

@@ -12,6 +12,7 @@ import click
 from ..codec import encode
 
 Advance = Callable[[int], None]
+Reached = Callable[[str, int], None]  # (name, how many done so far)
 
 
 def echo_json(value: Any) -> None:
@@ -52,18 +53,62 @@ def human_size(size: int) -> str:
 @contextmanager
 def progress(description: str, total: int) -> Iterator[Advance]:
     """A progress bar on stderr when it is a terminal (and rich is installed); else silent."""
+    with _bars() as bars:
+        if bars is None:
+            yield _ignore
+            return
+        task = bars.add_task(description, total=total)
+        yield lambda amount: bars.advance(task, amount)
+
+
+@contextmanager
+def progress_by_name(verb: str, totals: dict[str, int]) -> Iterator[Reached]:
+    """A ``reached(name, done)`` callback: a bar per name on a terminal, else plain lines on stderr.
+
+    The lines come at each tenth of a name's total, so a log gets a few, not one per batch.
+    """
+    with _bars() as bars:
+        if bars is None:
+            yield _lines(totals)
+            return
+        tasks = {name: bars.add_task(f"{verb} {name}", total=n) for name, n in totals.items() if n}
+
+        def reached(name: str, done: int) -> None:
+            if name not in tasks:  # appeared after the totals were counted
+                tasks[name] = bars.add_task(f"{verb} {name}", total=None)
+            bars.update(tasks[name], completed=done)
+
+        yield reached
+
+
+def _lines(totals: dict[str, int]) -> Reached:
+    printed: dict[str, int] = {}
+
+    def reached(name: str, done: int) -> None:
+        total = totals.get(name)
+        step = done * 10 // total if total else done
+        if printed.get(name) != step:
+            printed[name] = step
+            share = f"/{total} records ({done * 100 // total}%)" if total else " records"
+            click.echo(f"{name}: {done}{share}", err=True)
+
+    return reached
+
+
+@contextmanager
+def _bars() -> Iterator[Any]:
+    """A started ``rich.progress.Progress`` on stderr if it is a terminal and rich is installed."""
     if not sys.stderr.isatty():
-        yield _ignore
+        yield None
         return
     try:
         from rich.console import Console
         from rich.progress import Progress
     except ModuleNotFoundError:
-        yield _ignore
+        yield None
         return
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda amount: bar.advance(task, amount)
+    with Progress(console=Console(stderr=True), transient=True) as bars:
+        yield bars
 
 
 def _ignore(amount: int) -> None:

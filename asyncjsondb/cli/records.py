@@ -1,9 +1,11 @@
-"""``get``, ``set``, ``delete`` and ``find``: single records, through the ``Collection`` API."""
+"""``get``, ``set``, ``delete`` and ``find``: single records, through the ``Collection`` API.
+
+PATH is a folder or a ``postgresql://`` URL alike: everything here goes through the API.
+"""
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -12,6 +14,7 @@ from ..database import AsyncJSONDB
 from ..errors import InvalidValueError
 from .common import (
     Failure,
+    Location,
     Refusal,
     collection_argument,
     database_argument,
@@ -22,13 +25,14 @@ from .common import (
 from .output import echo_json
 
 _MISSING = object()
+_FIND_PAGE = 1000  # records decoded at a time by find: memory stays bounded, --limit stops early
 
 
 @click.command("get")
 @database_argument()
 @collection_argument()
 @click.argument("key")
-def get_command(path: Path, collection: str, key: str) -> None:
+def get_command(path: Location, collection: str, key: str) -> None:
     """Print the value stored under KEY as JSON (exit 1 if there is none)."""
 
     async def work(db: AsyncJSONDB) -> Any:
@@ -45,7 +49,7 @@ def get_command(path: Path, collection: str, key: str) -> None:
 @collection_argument()
 @click.argument("key")
 @click.argument("value", metavar="JSON")
-def set_command(path: Path, collection: str, key: str, value: str) -> None:
+def set_command(path: Location, collection: str, key: str, value: str) -> None:
     """Store JSON (a JSON text, or - to read it from stdin) under KEY."""
     text = sys.stdin.read() if value == "-" else value
     document = parse_json(text, "the value")
@@ -63,7 +67,7 @@ def set_command(path: Path, collection: str, key: str, value: str) -> None:
 @database_argument()
 @collection_argument()
 @click.argument("key")
-def delete_command(path: Path, collection: str, key: str) -> None:
+def delete_command(path: Location, collection: str, key: str) -> None:
     """Remove KEY (exit 1 if it was not there)."""
 
     async def work(db: AsyncJSONDB) -> bool:
@@ -86,21 +90,24 @@ def delete_command(path: Path, collection: str, key: str) -> None:
 )
 @click.option("--limit", type=click.IntRange(min=0), help="Print at most this many.")
 def find_command(
-    path: Path, collection: str, conditions: tuple[str, ...], limit: int | None
+    path: Location, collection: str, conditions: tuple[str, ...], limit: int | None
 ) -> None:
-    """Print matching records, one {"key": ..., "value": ...} JSON line each."""
+    """Print matching records, one {"key": ..., "value": ...} JSON line each, in insertion order."""
     wanted = [parse_condition(condition) for condition in conditions]
 
-    async def work(db: AsyncJSONDB) -> list[tuple[str, Any]]:
-        return await (await existing_collection(db, collection)).items()
+    async def work(db: AsyncJSONDB) -> None:
+        records = await existing_collection(db, collection)
+        keys = await records.keys()
+        printed = 0
+        for start in range(0, len(keys), _FIND_PAGE):
+            for key, value in (await records.get_many(keys[start : start + _FIND_PAGE])).items():
+                if limit is not None and printed >= limit:
+                    return
+                if all(_matches(value, fields, expected) for fields, expected in wanted):
+                    echo_json({"key": key, "value": value})
+                    printed += 1
 
-    shown = 0
-    for key, value in run(path, work):
-        if limit is not None and shown >= limit:
-            break
-        if all(_matches(value, fields, expected) for fields, expected in wanted):
-            echo_json({"key": key, "value": value})
-            shown += 1
+    run(path, work)
 
 
 def parse_json(text: str, what: str) -> Any:

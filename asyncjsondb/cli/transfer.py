@@ -3,7 +3,7 @@
 Formats: ``json`` is one object of key -> value (the layout of ``<name>.json`` itself); ``jsonl``
 is one ``{"key": ..., "value": ...}`` object per line. An import is all or nothing: the whole input
 is parsed and validated first, then stored by one ``set_many``, which the engine journals as one
-record, so even a crash mid-import leaves none of it.
+record (on PostgreSQL, as one statement), so even a crash mid-import leaves none of it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ..database import AsyncJSONDB
 from ..errors import InvalidValueError
 from .common import (
     Failure,
+    Location,
     collection_argument,
     database_argument,
     existing_collection,
@@ -52,7 +53,7 @@ format_option = click.option(
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="Write to this file (replaced atomically) instead of stdout.",
 )
-def export_command(path: Path, collection: str, fmt: str | None, output: Path | None) -> None:
+def export_command(path: Location, collection: str, fmt: str | None, output: Path | None) -> None:
     """Write every record of COLLECTION as JSON or JSON lines."""
 
     async def work(db: AsyncJSONDB) -> list[tuple[str, Any]]:
@@ -74,7 +75,7 @@ def export_command(path: Path, collection: str, fmt: str | None, output: Path | 
     "file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path)
 )
 @format_option
-def import_command(path: Path, collection: str, file: Path, fmt: str | None) -> None:
+def import_command(path: Location, collection: str, file: Path, fmt: str | None) -> None:
     """Store every record of FILE (- for stdin) in COLLECTION: all of them, or none.
 
     A bad line aborts the import, naming its line number, before anything is stored.
