@@ -134,3 +134,20 @@ async def test_the_url_can_carry_the_server_options(postgres_schema: str) -> Non
         AsyncJSONDB(url, schema="other")
     with pytest.raises(ConfigurationError, match="pool_size"):
         AsyncJSONDB(f"{POSTGRES_URL}?pool_size=many")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://app:s3cret@host:5432/db", "postgresql://app:***@host:5432/db"),
+        ("postgresql://app:s3:cr@et@host/db", "postgresql://app:***@host/db"),
+        ("postgresql://host/db?password=s3cret&sslmode=require",
+         "postgresql://host/db?password=***&sslmode=require"),
+        ("postgresql://app:s3cret@host:notaport/db", "postgresql://(a malformed URL, not shown)"),
+        ("postgresql://host/db?schema=x", "postgresql://host/db?schema=x"),
+    ],
+)  # fmt: skip
+def test_redact_hides_every_password(url: str, shown: str) -> None:
+    from asyncjsondb.postgres.backend import redact
+
+    assert redact(url) == shown

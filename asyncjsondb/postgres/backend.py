@@ -57,12 +57,20 @@ _JSON_TO_PYTHON = {"array": "list", "string": "str", "null": "NoneType", "number
 
 
 def redact(url: str) -> str:
-    """``url`` without its password, for messages and reprs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+    """``url`` without its password (in the user part or the query), for messages and reprs."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return f"{url.split('://', 1)[0]}://(a malformed URL, not shown)"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    hidden = [(k, "***" if k.lower() in ("password", "passfile") else v) for k, v in query]
+    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(hidden, safe="*")))
 
 
 def split_url_options(url: str, options: Options) -> tuple[str, Options]:
