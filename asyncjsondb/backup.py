@@ -46,14 +46,11 @@ def collection_names(path: Path) -> list[str]:
 
 @contextlib.contextmanager
 def _all_locked(folder: Folder, names: list[str]) -> Iterator[list[CollectionStore]]:
-    """Hold the folder lock and every named collection's locks, in one global order."""
+    """Hold every named collection's locks, taken in one global (sorted) order."""
     stores = [folder.store(name) for name in sorted(set(names))]
     with contextlib.ExitStack() as stack:
-        stack.enter_context(folder.folder_lock)
         for store in stores:
-            store._check_fork()
-            stack.enter_context(store.mutex)
-            stack.enter_context(store.plock)
+            stack.enter_context(store.locked())
         yield stores
 
 
@@ -75,8 +72,7 @@ def _every_collection_locked(
 
 
 def create_backup(folder: Folder, target: Path) -> None:
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise BackupError(target, "already exists and is not an empty folder")
+    _check_target(target)
     with _every_collection_locked(folder) as stores:
         for store in stores:
             store._refresh_locked()
@@ -84,7 +80,14 @@ def create_backup(folder: Folder, target: Path) -> None:
     write_backup(moment, target)
 
 
+def _check_target(target: Path) -> None:
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise BackupError(target, "already exists and is not an empty folder")
+
+
 def write_backup(moment: dict[str, dict[str, bytes]], target: Path) -> None:
+    """Write ``moment`` (collection -> key -> encoded value) as a backup folder at ``target``."""
+    _check_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = files.temp_path_for(target)
     try:
@@ -162,11 +165,26 @@ def _read_entry(source: Path, entry: Any) -> tuple[bytes, dict[str, bytes]]:
 
 
 def restore_backup(folder: Folder, source: Path) -> None:
+    """Replace every collection with the backup's, in three phases under all the locks.
+
+    Settle (fold each journal: the data does not change), stage (write every new file beside
+    its collection), swap (renames and deletes). A failure in the first two changes nothing.
+    """
     backup = read_backup(source)
     with _every_collection_locked(folder, backup) as stores:
         for store in stores:
+            store.settle_locked()
+        staged: dict[str, int] = {}
+        try:
+            for store in stores:
+                if store.name in backup:
+                    staged[store.name] = store.stage_locked(backup[store.name][0])
+        except BaseException:
+            for store in stores:
+                store.unstage_locked(staged.get(store.name))
+            raise
+        for store in stores:
             if store.name in backup:
-                raw, data = backup[store.name]
-                store.replace_locked(raw, data)
+                store.install_staged_locked(staged[store.name], backup[store.name][1])
             else:
                 store.remove_files_locked()

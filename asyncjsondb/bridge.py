@@ -38,6 +38,15 @@ def executor() -> ThreadPoolExecutor:
         return _executor
 
 
+def _after_fork_in_child() -> None:
+    global _executor, _executor_lock
+    _executor, _executor_lock = None, threading.Lock()  # the pool's threads stayed in the parent
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 async def run_blocking(function: Callable[..., T], *args: object) -> T:
     """Run ``function(*args)`` in the pool and await its result from any event loop."""
     loop = asyncio.get_running_loop()
@@ -52,6 +61,11 @@ class LoopThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = 0
         self._lock = threading.Lock()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._after_fork_in_child)
+
+    def _after_fork_in_child(self) -> None:
+        self._loop, self._lock = None, threading.Lock()
 
     def loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:

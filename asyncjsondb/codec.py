@@ -8,10 +8,13 @@ callers get a private copy.
 from __future__ import annotations
 
 import contextlib
+import enum
 import gc
 import json
 import math
+import os
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,17 +26,27 @@ except ImportError:  # pragma: no cover - exercised by the stdlib CI leg
     orjson = None  # type: ignore[assignment]
 
 JSON_LIBRARY = "orjson" if orjson is not None else "json"
-_INT64_MIN, _INT64_MAX = -(2**63), 2**64 - 1
+_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1  # what orjson can write
 
 
 def _find_problem(value: Any, depth: int = 0) -> str | None:
     """Name what standard JSON cannot hold in ``value``, or None when it is fine."""
     if depth > 254:
         return "nesting deeper than 255 levels"
-    if value is None or isinstance(value, (str, bool)):
+    if value is None or isinstance(value, bool):
         return None
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return "a string holds a lone surrogate, which UTF-8 cannot encode"
+        return None
+    if isinstance(value, uuid.UUID):
+        return None  # written as its string, as orjson does
+    if isinstance(value, enum.Enum):
+        return _find_problem(value.value, depth + 1)  # written as its value, as orjson does
     if isinstance(value, int):
-        return None if _INT64_MIN <= value <= _INT64_MAX else f"integer {value} exceeds 64 bits"
+        return None if _INT64_MIN <= value <= _UINT64_MAX else f"integer {value} exceeds 64 bits"
     if isinstance(value, float):
         return None if math.isfinite(value) else f"{value!r} is not a finite number"
     if isinstance(value, dict):
@@ -74,7 +87,17 @@ if orjson is not None:
     decode = orjson.loads
 
 else:  # pragma: no cover - exercised by the stdlib CI leg
-    _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+    def _like_orjson(value: Any) -> Any:
+        if isinstance(value, uuid.UUID):
+            return str(value)
+        if isinstance(value, enum.Enum):
+            return value.value
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+    _encoder = json.JSONEncoder(
+        ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_like_orjson
+    )
 
     def encode(value: Any) -> bytes:
         """Encode ``value`` as compact JSON bytes, or raise InvalidValueError naming the problem."""
@@ -125,3 +148,14 @@ def bulk_decoding() -> Iterator[None]:
             _pause_depth -= 1
             if _pause_depth == 0 and _was_enabled:
                 gc.enable()
+
+
+def _after_fork_in_child() -> None:
+    global _pause_lock, _pause_depth
+    if _pause_depth and _was_enabled:  # forked in the middle of another thread's find
+        gc.enable()
+    _pause_lock, _pause_depth = threading.Lock(), 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -46,7 +46,7 @@ class Collection:
 
     async def get(self, key: str, default: Any = None) -> Any:
         """The value stored under ``key`` (a private copy), or ``default``."""
-        if type(key) is not str:
+        if type(key) is not str or "\0" in key:
             key = validate_key(key)
         backend = self._open()
         raw = backend.get_cached(key)

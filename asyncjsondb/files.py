@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .errors import StorageError
@@ -81,6 +81,17 @@ def remove_stale_temps(directory: Path, stem: str) -> list[Path]:
                 remove_file(Path(entry.path))
                 removed.append(Path(entry.path))
     return removed
+
+
+@contextlib.contextmanager
+def as_storage_errors(action: str, path: Path) -> Iterator[None]:
+    """Let no bare OSError out: the one error a caller sees is StorageError."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except OSError as exc:
+        raise StorageError(action, getattr(exc, "filename", None) or path, exc) from exc
 
 
 def stat_or_none(path: Path) -> os.stat_result | None:

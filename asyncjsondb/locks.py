@@ -8,6 +8,7 @@ back-off so that a lock held for microseconds is not waited for in 50 ms steps.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -58,6 +59,13 @@ class ProcessLock:
     def release(self) -> None:
         if self._fd is not None:
             unlock_descriptor(self._fd)
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: close the inherited descriptor, which shares the parent's lock."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._fd = None
 
     def close(self) -> None:
         if self._fd is not None and self._pid == os.getpid():

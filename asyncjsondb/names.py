@@ -30,9 +30,15 @@ def validate_collection_name(name: object) -> str:
 
 
 def validate_key(key: object) -> str:
-    """Return ``key`` if it is a str (JSON object keys are strings), else raise InvalidKeyError."""
-    if type(key) is str:
-        return key
-    if isinstance(key, str):
-        return str.__str__(key)  # the text itself, not an Enum's "Colour.RED"
-    raise InvalidKeyError(key)
+    """Return ``key`` as a plain str, else raise InvalidKeyError.
+
+    JSON object keys are strings; NUL is refused because PostgreSQL's text cannot hold it, and a
+    key must mean the same on every backend.
+    """
+    if type(key) is not str:
+        if not isinstance(key, str):
+            raise InvalidKeyError(key)
+        key = str.__str__(key)  # the text itself, not an Enum's "Colour.RED"
+    if "\0" in key:
+        raise InvalidKeyError(key, "keys must not contain NUL (\\0)")
+    return key

@@ -7,16 +7,14 @@ example of the reference does) does not reload its collections every time.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
-from .locks import ProcessLock
 from .store import CollectionStore, StoreSettings
 
 _lock = threading.Lock()
 _folders: dict[Path, Folder] = {}
-
-FOLDER_LOCK_NAME = ".asyncjsondb.lock"
 
 
 class Folder:
@@ -26,7 +24,6 @@ class Folder:
         self.path = path
         self.settings = settings
         self.users = 0
-        self.folder_lock = ProcessLock(path / FOLDER_LOCK_NAME, settings.lock_timeout)
         self._stores: dict[str, CollectionStore] = {}
         self._stores_lock = threading.Lock()
 
@@ -40,6 +37,17 @@ class Folder:
     def loaded_stores(self) -> list[CollectionStore]:
         with self._stores_lock:
             return list(self._stores.values())
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it at the fork
+    for folder in _folders.values():
+        folder._stores_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def attach(path: Path, settings: StoreSettings) -> Folder:

@@ -4,12 +4,12 @@ All ``AsyncJSONDB`` objects of a process that open the same folder share one ``C
 per collection (see ``registry``), so they are consistent with each other at once.
 
 Locking: ``mutex`` (a ``threading.Lock``) guards this process's state; the ``ProcessLock`` on
-``.<name>.lock`` guards the files between processes. Both are taken, in that order, only in worker
-threads, never on an event loop, so any mix of loops, threads and processes works.
+``.<name>.lock`` guards the files between processes. Both are taken, in that order and within one
+``lock_timeout``, only in worker threads, never on an event loop (``locked``).
 
 A write: lock; catch up with other processes (``refresh``); plan the records; append them to the
 journal; apply them to memory; unlock; then group-commit the fsync. Queued writers are committed
-together by whichever caller drains the queue first, sharing one append and one fsync.
+together by whichever pool job drains the queue, sharing one append and one fsync.
 """
 
 from __future__ import annotations
@@ -20,31 +20,24 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import files, journal, snapshot
-from .bridge import executor, run_blocking
-from .errors import CorruptFileError, DatabaseError, StorageError
+from .bridge import executor
+from .errors import CorruptFileError, DatabaseError, LockTimeoutError, StorageError
 from .journal import JournalFile, Record
 from .locks import ProcessLock
 from .operations import Operation, View, apply_all
 
 _log = logging.getLogger("asyncjsondb")
-_fork_epoch = 0
 Pending = tuple[Operation, "asyncio.Future[Any]"]
 Outcome = tuple["asyncio.Future[Any]", bool, Any]
-
-
-def _count_fork() -> None:
-    global _fork_epoch
-    _fork_epoch += 1
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_count_fork)
+_every_store: weakref.WeakSet[CollectionStore] = weakref.WeakSet()
 
 
 @dataclass(frozen=True)
@@ -57,12 +50,20 @@ class StoreSettings:
 
 @dataclass
 class _FileIdentity:
-    """Which version of ``<name>.json`` is loaded: its pinned descriptor, inode, size and mtime."""
+    """Which version of ``<name>.json`` is loaded: its pinned descriptor, inode, size and mtime.
+
+    The open descriptor keeps the inode allocated, so no other file can take its number.
+    """
 
     fd: int
     inode: int
     size: int
     mtime_ns: int
+
+    @classmethod
+    def of(cls, fd: int) -> _FileIdentity:
+        stat = os.fstat(fd)
+        return cls(fd, stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
     def matches(self, stat: os.stat_result | None) -> bool:
         return (
@@ -80,10 +81,14 @@ class CollectionStore:
         self.settings = settings
         self.snapshot_path = directory / f"{name}.json"
         self.journal_path = directory / f"{name}.journal"
+        # Compaction's intermediate files (see _fold_journal_locked).
+        self._compacting_path = directory / f".{name}.json.compacting"
+        self._folded_path = directory / f".{name}.journal.folded"
+        self._staged_path = directory / f".{name}.json.restoring"  # a restore's new file
         self.plock = ProcessLock(directory / f".{name}.lock", settings.lock_timeout)
         self.data: dict[str, bytes] = {}
-        self.checked_at = float("-inf")
         self._reset_process_state()
+        _every_store.add(self)
 
     def _reset_process_state(self) -> None:
         self.mutex = threading.Lock()
@@ -94,27 +99,44 @@ class CollectionStore:
         self._pending: deque[Pending] = deque()
         self._pending_lock = threading.Lock()
         self._draining = False
-        self._epoch = _fork_epoch
 
-    def _check_fork(self) -> None:
-        if self._epoch != _fork_epoch:  # descriptors and locks are the parent's
-            self._reset_process_state()
+    def _after_fork_in_child(self) -> None:
+        """Drop the parent's descriptors: a child holding a copy of the lock's descriptor would
+        keep the parent's lock alive after the parent died."""
+        for fd in (
+            self._snapshot.fd if self._snapshot else None,
+            self._journal.fd if self._journal and not self._journal.retired else None,
+        ):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.plock.forget_after_fork()
+        self._reset_process_state()
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Both locks, within one ``lock_timeout``; OS failures inside become StorageError."""
+        timeout = self.settings.lock_timeout
+        deadline = time.monotonic() + timeout
+        if not self.mutex.acquire(timeout=timeout):
+            raise LockTimeoutError(self.plock.path, timeout)
+        try:
+            self.plock.acquire(timeout=max(0.0, deadline - time.monotonic()))
+            try:
+                with files.as_storage_errors("use", self.snapshot_path):
+                    yield
+            finally:
+                self.plock.release()
+        finally:
+            self.mutex.release()
 
     # -- reading ---------------------------------------------------------------------------
 
     def is_fresh(self, ttl: float) -> bool:
-        return (
-            self._epoch == _fork_epoch and self.loaded and time.monotonic() - self.checked_at < ttl
-        )
-
-    async def ensure_fresh(self, ttl: float) -> None:
-        """Catch up with other processes' writes unless checked within ``ttl`` seconds."""
-        if not self.is_fresh(ttl):
-            await run_blocking(self.refresh)
+        return self.loaded and time.monotonic() - self.checked_at < ttl
 
     def refresh(self) -> None:
-        self._check_fork()
-        with self.mutex, self.plock:
+        with self.locked():
             self._refresh_locked()
 
     def _refresh_locked(self) -> None:
@@ -128,7 +150,7 @@ class CollectionStore:
             current = self._journal
             if current is None:
                 if journal_stat is not None:
-                    self._open_journal_locked(self.data)
+                    self._journal = self._open_journal_locked(self.data)
             elif (
                 journal_stat is None
                 or journal_stat.st_ino != current.inode
@@ -145,28 +167,42 @@ class CollectionStore:
         return self._snapshot.matches(stat)
 
     def _load_locked(self) -> None:
-        """Read ``<name>.json`` and replay the journal from its start."""
+        """Read ``<name>.json`` and replay the journal from its start.
+
+        Nothing is kept unless all of it succeeds: a corrupt file fails every load, not just
+        the first, and is never overwritten.
+        """
         self._forget_files()
-        files.remove_stale_temps(self.directory, f"{self.name}.json")
+        self.loaded = False
+        self._finish_interrupted_fold_locked()
+        files.remove_file(self._staged_path)  # a restore that crashed before its swap
+        for written in (self.snapshot_path, self._compacting_path, self._staged_path):
+            files.remove_stale_temps(self.directory, written.name)
         loaded = files.read_file(self.snapshot_path)
+        identity: _FileIdentity | None = None
         data: dict[str, bytes] = {}
-        if loaded is not None:
-            raw, fd = loaded
-            self._snapshot = self._identity(fd)
-            data = snapshot.parse(raw, self.snapshot_path)
-        self._open_journal_locked(data)
+        try:
+            if loaded is not None:
+                identity = _FileIdentity.of(loaded[1])
+                data = snapshot.parse(loaded[0], self.snapshot_path)
+            journal_file = self._open_journal_locked(data)
+        except BaseException:
+            if loaded is not None:
+                os.close(loaded[1])
+            raise
+        self._snapshot, self._journal = identity, journal_file
         self.data = data  # replayed first, so readers never see a half-replayed collection
         self.loaded = True
 
-    def _identity(self, fd: int) -> _FileIdentity:
-        stat = os.fstat(fd)
-        return _FileIdentity(fd, stat.st_ino, stat.st_size, stat.st_mtime_ns)
-
-    def _open_journal_locked(self, data: dict[str, bytes]) -> None:
+    def _open_journal_locked(self, data: dict[str, bytes]) -> JournalFile | None:
         opened = JournalFile.open(self.journal_path, create=False)
         if opened is not None:
-            self._journal = opened
-            self._read_journal_locked(opened, data)
+            try:
+                self._read_journal_locked(opened, data)
+            except BaseException:
+                opened.retire()
+                raise
+        return opened
 
     def _read_journal_locked(self, journal_file: JournalFile, data: dict[str, bytes]) -> None:
         records, valid_end = journal_file.read_new()
@@ -186,8 +222,7 @@ class CollectionStore:
     # -- writing ---------------------------------------------------------------------------
 
     async def submit(self, operation: Operation) -> Any:
-        """Queue ``operation``; the first caller that finds no drainer commits the queue."""
-        self._check_fork()
+        """Queue ``operation``; the first caller that finds no drainer starts one."""
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         with self._pending_lock:
             self._pending.append((operation, waiter))
@@ -220,22 +255,20 @@ class CollectionStore:
         records: list[Record] = []
         outcomes: list[Outcome] = []
         try:
-            with self.mutex:
-                self._check_fork()
-                with self.plock:
-                    self._refresh_locked()
-                    view = View(self.data)
-                    for operation, waiter in batch:
-                        try:
-                            record, result = operation.plan(view, self.name)
-                        except Exception as exc:  # the caller's own error, e.g. update of a list
-                            outcomes.append((waiter, False, exc))
-                            continue
-                        if record is not None:
-                            view.record(record)
-                            records.append(record)
-                        outcomes.append((waiter, True, result))
-                    journal_file, end = self._append_locked(records)
+            with self.locked():
+                self._refresh_locked()
+                view = View(self.data)
+                for operation, waiter in batch:
+                    try:
+                        record, result = operation.plan(view, self.name)
+                    except Exception as exc:  # the caller's own error, e.g. update of a list
+                        outcomes.append((waiter, False, exc))
+                        continue
+                    if record is not None:
+                        view.record(record)
+                        records.append(record)
+                    outcomes.append((waiter, True, result))
+                journal_file, end = self._append_locked(records)
             if journal_file is not None and any(op.durable for op, _ in batch):
                 self._sync(journal_file, end)
         except Exception as exc:
@@ -262,7 +295,8 @@ class CollectionStore:
         try:
             journal_file.sync_to(end)
         except StorageError:
-            # The kernel may have dropped the unsynced pages: reload from disk at the next use.
+            # What reached the disk is unknown (the kernel may drop the pages it failed to
+            # write): forget memory, so that the next use reads what the files hold.
             with self.mutex:
                 self.loaded = False
             raise
@@ -280,8 +314,7 @@ class CollectionStore:
 
     def compact(self) -> bool:
         """Fold the journal into ``<name>.json``; False when there was nothing to fold."""
-        self._check_fork()
-        with self.mutex, self.plock:
+        with self.locked():
             self._refresh_locked()
             if self._journal is None:
                 return False
@@ -290,51 +323,100 @@ class CollectionStore:
 
     def create(self) -> None:
         """Make sure ``<name>.json`` exists, so that the collection is listed."""
-        self._check_fork()
-        with self.mutex, self.plock:
+        with self.locked():
             self._refresh_locked()
             if self._snapshot is None:
                 self._write_snapshot_locked()
 
     def _write_snapshot_locked(self) -> None:
-        """Write memory as the new ``<name>.json``, then drop the journal it now contains.
+        """Write memory as the new ``<name>.json``; fold the journal into it if there is one."""
+        if self._journal is not None:
+            self._fold_journal_locked()
+            return
+        self._install_snapshot(
+            files.write_atomically(self.snapshot_path, snapshot.render(self.data))
+        )
 
-        A crash between the two leaves the old journal beside the new snapshot; replaying it
-        there changes nothing, because records state results (see ``journal``).
+    def _fold_journal_locked(self) -> None:
+        """Replace ``<name>.json`` and the journal by one new ``<name>.json``, crash-safely.
+
+        1. write the new file as ``.<name>.json.compacting``;  2. rename the journal to
+        ``.<name>.journal.folded``;  3. rename the new file into place;  4. delete the folded
+        journal. Whatever step a crash interrupts, the next load can tell, and finishes or undoes
+        it (``_finish_interrupted_fold_locked``): the old journal is never replayed onto the new
+        file, which would move re-set keys to the end.
         """
-        fd = files.write_atomically(self.snapshot_path, snapshot.render(self.data))
+        assert self._journal is not None
+        fd = files.write_atomically(self._compacting_path, snapshot.render(self.data))
+        try:
+            os.replace(self.journal_path, self._folded_path)
+            try:
+                files.fsync_directory(self.directory)
+                os.replace(self._compacting_path, self.snapshot_path)
+            except BaseException:
+                os.replace(self._folded_path, self.journal_path)
+                raise
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(self._compacting_path)
+            raise
+        files.fsync_directory(self.directory)
+        self._install_snapshot(fd)
+        self._journal.retire()
+        self._journal = None
+        files.remove_file(self._folded_path)
+
+    def _finish_interrupted_fold_locked(self) -> None:
+        folded = self._folded_path.exists()
+        if folded and self._compacting_path.exists():  # crashed between steps 2 and 3
+            os.replace(self._compacting_path, self.snapshot_path)
+        elif not folded:  # crashed before step 2: the journal is still the live one
+            files.remove_file(self._compacting_path)
+        if folded:  # the new file is in place: what it folded goes
+            files.remove_file(self._folded_path)
+            files.fsync_directory(self.directory)
+
+    def _install_snapshot(self, fd: int) -> None:
         if self._snapshot is not None:
             os.close(self._snapshot.fd)
-        self._snapshot = self._identity(fd)
-        if self._journal is not None:
-            files.remove_file(self.journal_path)
-            files.fsync_directory(self.directory)
-            self._journal.retire()
-            self._journal = None
+        self._snapshot = _FileIdentity.of(fd)
 
     def drop(self) -> bool:
         """Delete the collection's files; False when there were none."""
-        self._check_fork()
-        with self.mutex, self.plock:
+        with self.locked():
             return self.remove_files_locked()
 
-    def replace_locked(self, raw: bytes, data: dict[str, bytes]) -> None:
-        """Make ``raw`` (a verified snapshot holding ``data``) the collection (both locks held).
+    # -- restore, in phases (see backup.restore_backup); both locks held throughout -------------
 
-        The journal is folded first, so that a crash part-way leaves either the old collection
-        whole or the new one, never the new snapshot under the old journal.
+    def settle_locked(self) -> None:
+        """Fold the journal, so that the collection is its ``.json`` alone (data unchanged).
+
+        Then a crash during the restore leaves each collection whole, old or new, never a new
+        file under an old journal. A corrupt collection is forgotten instead, to be replaced.
         """
         if self._refresh_or_forget_locked():
             if self._journal is not None:
                 self._write_snapshot_locked()
-        else:  # nothing readable to keep: drop the journal first, so it never meets the new file
+        else:
             files.remove_file(self.journal_path)
             files.fsync_directory(self.directory)
-        fd = files.write_atomically(self.snapshot_path, [raw])
-        if self._snapshot is not None:
-            os.close(self._snapshot.fd)
-        self._snapshot = self._identity(fd)
+
+    def stage_locked(self, raw: bytes) -> int:
+        """Write ``raw`` beside the collection, fsynced, not yet in place."""
+        return files.write_atomically(self._staged_path, [raw])
+
+    def unstage_locked(self, fd: int | None) -> None:
+        if fd is not None:
+            os.close(fd)
+        files.remove_file(self._staged_path)
+
+    def install_staged_locked(self, fd: int, data: dict[str, bytes]) -> None:
+        os.replace(self._staged_path, self.snapshot_path)
+        files.fsync_directory(self.directory)
+        self._install_snapshot(fd)
         self.data = data
+        self.loaded = True
         self.checked_at = time.monotonic()
 
     def _refresh_or_forget_locked(self) -> bool:
@@ -356,7 +438,7 @@ class CollectionStore:
         self._refresh_or_forget_locked()
         existed = self.snapshot_path.exists() or self.journal_path.exists()
         self._forget_files()
-        for path in (self.journal_path, self.snapshot_path):
+        for path in (self.journal_path, self.snapshot_path, self._compacting_path):
             files.remove_file(path)
         files.fsync_directory(self.directory)
         self.data = {}
@@ -364,7 +446,6 @@ class CollectionStore:
 
     def close(self) -> None:
         """Commit what is queued, fold the journal into the snapshot, release descriptors."""
-        self._check_fork()
         while True:
             with self._pending_lock:
                 if not self._pending and not self._draining:
@@ -375,14 +456,14 @@ class CollectionStore:
                 self._drain()
             else:
                 time.sleep(0.0005)
-        with self.mutex:
-            try:
-                if self.loaded and self._journal is not None:
-                    with self.plock:
-                        self._refresh_locked()
-                        if self._journal is not None:
-                            self._write_snapshot_locked()
-            finally:  # release the files even when folding failed (the journal stays on disk)
+        try:
+            if self.loaded and self._journal is not None:
+                with self.locked():
+                    self._refresh_locked()
+                    if self._journal is not None:
+                        self._write_snapshot_locked()
+        finally:  # release the files even when folding failed (the journal stays on disk)
+            with self.mutex:
                 self._forget_files()
                 self.loaded = False
                 self.plock.close()
@@ -414,3 +495,12 @@ def _wrap(exc: BaseException) -> DatabaseError:
     error = DatabaseError(f"commit failed: {exc!r}")
     error.__cause__ = exc
     return error
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_every_store):
+        store._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -42,7 +42,10 @@ STDLIB_RUN = textwrap.dedent(
             c = await db.get_collection("c")
             await c.set("written by json", {"x": [1, 2.5, "é"], "n": None})
             assert await c.get("written by orjson") == {"big": 2**63, "s": "☃"}
-            for bad in (float("nan"), {1: 2}, 2**64, {"s": {1}}):
+            import enum, uuid
+            await c.set("u", {"id": uuid.UUID(int=1), "e": enum.Enum("E", "A").A})
+            assert await c.get("u") == {"id": "00000000-0000-0000-0000-000000000001", "e": 1}
+            for bad in (float("nan"), {1: 2}, 2**64, {"s": {1}}, "\\ud800"):
                 try:
                     await c.set("bad", bad)
                 except InvalidValueError as error:
@@ -70,7 +73,8 @@ async def test_the_stdlib_fallback_reads_and_writes_the_same_files(tmp_path: Pat
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.count("refused:") == 4
+    assert done.stdout.count("refused:") == 5
+    assert "lone surrogate" in done.stdout
     assert "refused on read: NaN is not standard JSON" in done.stdout
     async with AsyncJSONDB(tmp_path) as db:
         assert await (await db.get_collection("c")).get("written by json") == {

@@ -11,7 +11,6 @@ from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
-from asyncjsondb.registry import FOLDER_LOCK_NAME
 from asyncjsondb_fastapi import collection_router, jsondb_lifespan
 
 from .fastapi_helpers import files_in, read_collection_sync
@@ -168,7 +167,7 @@ def test_keys_from_urls_stay_inside_the_collection(client: TestClient, db_path: 
     assert client.put("/notes/..%2F..%2Fescape", json=1).status_code == 404  # no such route
     written = [Path(f) for f in files_in(db_path.parent)]
     assert {f.parent for f in written} == {Path("db")}  # nothing outside the database folder
-    own = {f.name.lstrip(".").split(".")[0] for f in written if f.name != FOLDER_LOCK_NAME}
+    own = {f.name.lstrip(".").split(".")[0] for f in written}
     assert own == {"notes"}  # and only the files of the notes collection
     assert set(read_collection_sync(db_path, "notes")) == {"..", "..\\..\\x", "a bü", ".hidden"}
 

@@ -151,3 +151,22 @@ def test_redact_hides_every_password(url: str, shown: str) -> None:
     from asyncjsondb.postgres.backend import redact
 
     assert redact(url) == shown
+
+
+async def test_a_scan_yields_each_key_once_even_if_it_moves(
+    postgres_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asyncjsondb.postgres import backend as postgres_backend
+
+    monkeypatch.setattr(postgres_backend, "CHUNK_ROWS", 2)
+    async with AsyncJSONDB(POSTGRES_URL, schema=postgres_schema) as db:
+        c = await db.get_collection("c")
+        await c.set_many({key: key for key in "abcdef"})
+        seen: list[str] = []
+        async for chunk in c._backend.item_chunks():
+            seen.extend(key for key, _ in chunk)
+            if len(seen) == 2:
+                await c.delete("a")
+                await c.set("a", "again")  # now after 'f'
+        assert sorted(seen) == list("abcdef") and len(seen) == 6
+        assert await c.keys() == list("bcdefa")

@@ -196,3 +196,25 @@ def test_errors_survive_pickling_across_processes() -> None:
         }
     storage = pickle.loads(pickle.dumps(samples[3]))
     assert isinstance(storage, OSError) and storage.errno == errno.ENOSPC
+
+
+async def test_nul_is_refused_in_keys_on_every_backend(db: AsyncJSONDB) -> None:
+    c = await db.get_collection("c")
+    for call in (c.set("a\0b", 1), c.get("a\0b"), c.set_many({"x\0": 1})):
+        with pytest.raises(InvalidKeyError, match="NUL"):
+            await call
+    assert await c.count() == 0
+
+
+async def test_uuids_and_enums_are_stored_as_orjson_writes_them(db: AsyncJSONDB) -> None:
+    import uuid
+
+    class Level(enum.Enum):
+        HIGH = "high"
+
+    c = await db.get_collection("c")
+    ident = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    await c.set("k", {"id": ident, "level": Level.HIGH, "colour": Colour.RED})
+    assert await c.get("k") == {"id": str(ident), "level": "high", "colour": "red"}
+    with pytest.raises(InvalidValueError, match="lone surrogate"):
+        await c.set("s", "\ud800")

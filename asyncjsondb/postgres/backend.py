@@ -135,24 +135,27 @@ class PostgresCollection:
             await self._backend.call("fetchval", f"SELECT count(*) {self._from}", self._name)
         )
 
-    async def _chunks(self, columns: str) -> AsyncIterator[list[Any]]:
-        """Rows in insertion order, CHUNK_ROWS at a time (keyset paging: nothing held between)."""
-        query = f"SELECT r.seq, {columns} {self._from} AND r.seq > $2 ORDER BY r.seq LIMIT $3"
+    async def item_chunks(self) -> AsyncIterator[list[tuple[str, bytes]]]:
+        """Rows in insertion order, CHUNK_ROWS at a time (keyset paging: nothing held between).
+
+        A key deleted and set again during the scan moves past the cursor; it is yielded once.
+        Records written during the scan may or may not be seen, as with a live dict.
+        """
+        query = f"SELECT r.seq, r.key, r.value {self._from} AND r.seq > $2 ORDER BY r.seq LIMIT $3"
         after = 0
+        seen: set[str] = set()
         while True:
             rows = await self._backend.call("fetch", query, self._name, after, CHUNK_ROWS)
             if not rows:
                 return
-            yield rows
+            fresh = [(row[1], str(row[2]).encode()) for row in rows if row[1] not in seen]
+            seen.update(key for key, _ in fresh)
+            yield fresh
             after = rows[-1][0]
 
     async def value_chunks(self) -> AsyncIterator[list[bytes]]:
-        async for rows in self._chunks("r.value"):
-            yield [str(row[1]).encode() for row in rows]
-
-    async def item_chunks(self) -> AsyncIterator[list[tuple[str, bytes]]]:
-        async for rows in self._chunks("r.key, r.value"):
-            yield [(row[1], str(row[2]).encode()) for row in rows]
+        async for chunk in self.item_chunks():
+            yield [value for _, value in chunk]
 
     async def apply(self, mutation: Mutation) -> Any:
         n, call, name = self._backend.sql, self._backend.call, self._name

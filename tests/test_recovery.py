@@ -1,0 +1,128 @@
+"""Review findings held by tests: corrupt files stay refused, a fork drops the parent's lock,
+an interrupted compaction or restore is finished or undone at the next open."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from asyncjsondb import AsyncJSONDB, CorruptFileError, StorageError
+
+
+async def test_a_file_corrupted_while_open_is_refused_every_time_and_kept(db_path: Path) -> None:
+    db = AsyncJSONDB(db_path, cache_ttl=0)
+    c = await db.get_collection("c")
+    await c.set("a", 1)
+    await db.compact()
+    garbage = b'{"a": 1,,,'
+    (db_path / "c.json").write_bytes(garbage)
+    for call in (c.get("a"), c.get("a"), c.set("b", 2), c.count()):
+        with pytest.raises(CorruptFileError, match=r"c\.json"):
+            await call
+    await db.close()
+    assert (db_path / "c.json").read_bytes() == garbage
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+async def test_a_forked_child_does_not_keep_the_parents_lock(db_path: Path) -> None:
+    db = AsyncJSONDB(db_path)
+    c = await db.get_collection("c")
+    await c.set("a", 1)
+    lock_fd = c._backend._store.plock._fd  # type: ignore[attr-defined]
+    assert lock_fd is not None
+    pid = os.fork()
+    if pid == 0:  # the child: the inherited copy of the lock's descriptor must be closed
+        try:
+            os.fstat(lock_fd)
+        except OSError as exc:
+            os._exit(0 if exc.errno == errno.EBADF else 2)
+        os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    await db.close()
+
+
+CRASHING_COMPACTION = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    from asyncjsondb import AsyncJSONDB
+
+    crash_after = int(sys.argv[2])  # crash right after this os.replace of the last compaction
+    real_replace = os.replace
+
+    async def main():
+        db = AsyncJSONDB(sys.argv[1], auto_compact=False)
+        c = await db.get_collection("c")
+        await c.set_many({"a": 1, "b": 2})
+        await db.compact()
+        await c.delete("a")
+        await c.set("a", 3)  # 'a' moves to the end...
+        await c.set("c", 4)  # ...before 'c': the order a replay would get wrong is b, c, a
+        calls = 0
+
+        def replace(source, target):
+            nonlocal calls
+            real_replace(source, target)
+            calls += 1
+            if calls == crash_after:
+                os._exit(0)
+
+        os.replace = replace
+        await db.compact()
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.parametrize("crash_after", [1, 2, 3])
+async def test_a_compaction_interrupted_at_any_step_keeps_values_and_order(
+    db_path: Path, crash_after: int
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", CRASHING_COMPACTION, str(db_path), str(crash_after)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    async with AsyncJSONDB(db_path) as db:
+        assert await (await db.get_collection("c")).items() == [("b", 2), ("a", 3), ("c", 4)]
+    assert json.loads((db_path / "c.json").read_text()) == {"b": 2, "a": 3, "c": 4}
+    assert {p.name for p in db_path.iterdir()} == {"c.json", ".c.lock"}
+
+
+async def test_a_restore_that_fails_part_way_changes_nothing(
+    db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = AsyncJSONDB(db_path)
+    await (await db.get_collection("a")).set("k", "backup")
+    await (await db.get_collection("b")).set("k", "backup")
+    await db.backup(tmp_path / "b")
+    await (await db.get_collection("a")).set("k", "now")
+    await (await db.get_collection("b")).set("k", "now")
+    real_open = os.open
+    opened = {"staged": 0}
+
+    def disk_full_on_the_second(path: object, flags: int, *args: object) -> int:
+        if ".json.restoring" in str(path):
+            opened["staged"] += 1
+            if opened["staged"] == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, flags, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", disk_full_on_the_second)
+    with pytest.raises(StorageError, match="No space left"):
+        await db.restore(tmp_path / "b")
+    monkeypatch.undo()
+    assert await (await db.get_collection("a")).get("k") == "now"
+    assert await (await db.get_collection("b")).get("k") == "now"
+    assert not [p for p in db_path.iterdir() if "restoring" in p.name]
+    await db.close()
+    async with AsyncJSONDB(db_path) as again:
+        assert await (await again.get_collection("a")).get("k") == "now"
