@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,23 @@ async def test_a_scan_yields_each_key_once_even_if_it_moves(
                 await c.set("a", "again")  # now after 'f'
         assert sorted(seen) == list("abcdef") and len(seen) == 6
         assert await c.keys() == list("bcdefa")
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_opens_its_own_pool(postgres_schema: str) -> None:
+    import asyncio
+
+    db = AsyncJSONDB(POSTGRES_URL, schema=postgres_schema)
+
+    async def bump() -> int | float:
+        return await (await db.get_collection("c")).increment("n")
+
+    assert asyncio.run(bump()) == 1  # the parent's pool exists now
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if asyncio.run(bump()) == 2 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert asyncio.run(bump()) == 3
+    asyncio.run(db.close())

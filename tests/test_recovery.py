@@ -30,6 +30,7 @@ async def test_a_file_corrupted_while_open_is_refused_every_time_and_kept(db_pat
     assert (db_path / "c.json").read_bytes() == garbage
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 async def test_a_forked_child_does_not_keep_the_parents_lock(db_path: Path) -> None:
     db = AsyncJSONDB(db_path)

@@ -12,6 +12,7 @@ asyncpg pools belong to the event loop that made them, so the pool lives on a lo
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -252,6 +253,7 @@ class PostgresBackend:
         self.sql = Names(options.schema or "public", options.table_prefix or "asyncjsondb_")
         self._options = options
         self._pool: Any = None
+        self._pool_pid = 0
 
     # -- running statements on the backend's loop ------------------------------------------
 
@@ -274,6 +276,8 @@ class PostgresBackend:
             raise ServerError(self.location, f"cannot reach the server: {exc}") from exc
 
     async def _ensure_pool(self) -> Any:
+        if self._pool is not None and self._pool_pid != os.getpid():
+            self._pool = None  # a forked child: the parent's connections are not ours to use
         if self._pool is None:
             settings = {} if self._options.durable else {"synchronous_commit": "off"}
             pool = await asyncpg.create_pool(
@@ -286,7 +290,7 @@ class PostgresBackend:
                 await connection.execute("SELECT pg_advisory_xact_lock($1)", self.sql.lock_key)
                 await connection.execute(schema.ddl(self.sql))
             if self._pool is None:
-                self._pool = pool
+                self._pool, self._pool_pid = pool, os.getpid()
             else:  # another caller on this loop made one meanwhile
                 await pool.close()
         return self._pool
