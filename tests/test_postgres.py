@@ -191,3 +191,14 @@ def test_a_forked_child_opens_its_own_pool(postgres_schema: str) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert asyncio.run(bump()) == 3
     asyncio.run(db.close())
+
+
+async def test_database_objects_on_one_server_share_a_pool(postgres_schema: str) -> None:
+    first = AsyncJSONDB(POSTGRES_URL, schema=postgres_schema)
+    second = AsyncJSONDB(POSTGRES_URL, schema=postgres_schema)
+    await (await first.get_collection("c")).set("k", 1)
+    assert await (await second.get_collection("c")).get("k") == 1
+    assert first._backend._pool is second._backend._pool  # type: ignore[attr-defined]
+    await first.close()
+    assert await (await second.get_collection("c")).get("k") == 1  # still open for the other
+    await second.close()

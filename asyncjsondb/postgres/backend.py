@@ -276,23 +276,9 @@ class PostgresBackend:
             raise ServerError(self.location, f"cannot reach the server: {exc}") from exc
 
     async def _ensure_pool(self) -> Any:
-        if self._pool is not None and self._pool_pid != os.getpid():
-            self._pool = None  # a forked child: the parent's connections are not ours to use
-        if self._pool is None:
-            settings = {} if self._options.durable else {"synchronous_commit": "off"}
-            pool = await asyncpg.create_pool(
-                self._url,
-                min_size=1,
-                max_size=self._options.pool_size or 10,
-                server_settings=settings,
-            )
-            async with pool.acquire() as connection, connection.transaction():
-                await connection.execute("SELECT pg_advisory_xact_lock($1)", self.sql.lock_key)
-                await connection.execute(schema.ddl(self.sql))
-            if self._pool is None:
-                self._pool, self._pool_pid = pool, os.getpid()
-            else:  # another caller on this loop made one meanwhile
-                await pool.close()
+        if self._pool is None or self._pool_pid != os.getpid():
+            self._pool = await _POOLS.acquire(self._url, self._options, self.sql)
+            self._pool_pid = os.getpid()
         return self._pool
 
     # -- the Backend interface -------------------------------------------------------------
@@ -356,13 +342,60 @@ class PostgresBackend:
                 )
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await _LOOP.run(self._close_pool)
+        if self._pool is not None and self._pool_pid == os.getpid():
+            await _LOOP.run(_POOLS.release, self._pool)
+        self._pool = None
 
-    async def _close_pool(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+
+class _Pools:
+    """Pools shared by every database object of the process on the same server settings.
+
+    Opening a database (as the reference's Django example does on every request) then costs no
+    new connections and no schema setup. Used only on the backend's loop, so it needs no lock.
+    """
+
+    def __init__(self) -> None:
+        self._pools: dict[tuple[str, bool, int], tuple[Any, int]] = {}
+        self._ready: set[tuple[str, str, str]] = set()  # schemas set up in this process
+        self._pid = 0
+
+    async def acquire(self, url: str, options: Options, sql: Names) -> Any:
+        if self._pid != os.getpid():  # a forked child: the parent's connections are not ours
+            self._pools, self._ready, self._pid = {}, set(), os.getpid()
+        key = (url, options.durable, options.pool_size or 10)
+        if key in self._pools:
+            pool, users = self._pools[key]
+        else:
+            settings = {} if options.durable else {"synchronous_commit": "off"}
+            pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=key[2], server_settings=settings
+            )
+            if key in self._pools:  # another caller made one while we waited
+                await pool.close()
+                pool, users = self._pools[key]
+            else:
+                users = 0
+        self._pools[key] = (pool, users + 1)
+        if (url, sql.schema, sql.prefix) not in self._ready:
+            async with pool.acquire() as connection, connection.transaction():
+                await connection.execute("SELECT pg_advisory_xact_lock($1)", sql.lock_key)
+                await connection.execute(schema.ddl(sql))
+            self._ready.add((url, sql.schema, sql.prefix))
+        return pool
+
+    async def release(self, pool: Any) -> None:
+        for key, (shared, users) in list(self._pools.items()):
+            if shared is pool:
+                if users > 1:
+                    self._pools[key] = (pool, users - 1)
+                else:  # the last user: forget its schemas too, they may be dropped meanwhile
+                    del self._pools[key]
+                    self._ready = {ready for ready in self._ready if ready[0] != key[0]}
+                    await pool.close()
+                return
+
+
+_POOLS = _Pools()
 
 
 def _translate(exc: Any, location: str) -> Exception:
