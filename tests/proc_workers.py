@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import queue
 import random
+import time
 from multiprocessing.connection import Connection
 from typing import Any
 
 from asyncjsondb import AsyncJSONDB
 
 SPAWN = multiprocessing.get_context("spawn")
-JOIN_TIMEOUT = 60.0
+JOIN_TIMEOUT = 30.0  # below the tests' pytest timeouts, so a hang fails with a clear message
 
 
 def padded(key: str) -> dict[str, Any]:
@@ -25,19 +27,81 @@ def padded(key: str) -> dict[str, Any]:
     return {"key": key, "pad": "x" * (len(key) * 7 % 41)}
 
 
+class Workers:
+    """Processes started together whose results are collected while watching for one that dies.
+
+    A worker that fails makes the test fail at once (not after a timeout); on leaving the
+    ``with`` block every worker still running is killed, so a failed test leaves no process behind.
+    """
+
+    def __init__(self, context: Any = SPAWN) -> None:
+        self.context = context
+        self.processes: list[Any] = []
+        self._queue = context.Queue()
+        self._results: dict[int, Any] = {}
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for process in self.processes:
+            if process.is_alive():
+                process.kill()
+            process.join(JOIN_TIMEOUT)
+
+    def start(self, function: Any, *args: Any) -> int:
+        """Run ``function(*args)`` in a new process; return its index for ``take``."""
+        index = len(self.processes)
+        process = self.context.Process(
+            target=_report, args=(self._queue, index, function, *args), daemon=True
+        )
+        process.start()
+        self.processes.append(process)
+        return index
+
+    def take(self, indices: list[int] | None = None) -> list[Any]:
+        """The results of those workers (all by default), in that order, once all have them."""
+        wanted = list(range(len(self.processes))) if indices is None else indices
+        deadline = time.monotonic() + JOIN_TIMEOUT
+        while not all(index in self._results for index in wanted):
+            try:
+                index, result = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                failed = [p.exitcode for p in self.processes if p.exitcode not in (None, 0)]
+                assert not failed, f"a worker process failed (exit codes {failed}); see stderr"
+                assert time.monotonic() < deadline, "workers gave no result in time"
+                continue
+            self._results[index] = result
+        for index in wanted:
+            self.processes[index].join(JOIN_TIMEOUT)
+            assert self.processes[index].exitcode == 0
+        return [self._results[index] for index in wanted]
+
+
+def _report(results: Any, index: int, function: Any, *args: Any) -> None:
+    results.put((index, function(*args)))
+
+
+def in_fresh_process(function: Any, *args: Any) -> Any:
+    """Run ``function(*args)`` in a new spawned process and return its result."""
+    with Workers() as workers:
+        workers.start(function, *args)
+        return workers.take()[0]
+
+
 # -- increments -------------------------------------------------------------------------------
 
 
-def increment(path: str, durability: str, count: int, barrier: Any, results: Any) -> None:
-    """Increment ``counter`` ``count`` times, in bursts of concurrent tasks; report the results."""
-    results.put(asyncio.run(_increment(path, durability, count, barrier)))
+def increment(path: str, durability: str, count: int, barrier: Any) -> list[float]:
+    """Increment ``counter`` ``count`` times, in bursts of concurrent tasks; return the results."""
+    return asyncio.run(_increment(path, durability, count, barrier))
 
 
-async def _increment(path: str, durability: str, count: int, barrier: Any) -> list[int]:
+async def _increment(path: str, durability: str, count: int, barrier: Any) -> list[float]:
     async with AsyncJSONDB(path, durability=durability) as db:
         c = await db.get_collection("c")
-        barrier.wait()  # every process is open and ready: start contending together
-        returned: list[int] = []
+        barrier.wait(JOIN_TIMEOUT)  # every process is open and ready: start contending together
+        returned: list[float] = []
         for start in range(0, count, 10):
             burst = [c.increment("counter") for _ in range(min(10, count - start))]
             returned += await asyncio.gather(*burst)
@@ -54,30 +118,16 @@ async def _read_all(path: str, name: str) -> dict[str, Any]:
         return dict(await (await db.get_collection(name)).items())
 
 
-def in_fresh_process(function: Any, *args: Any) -> Any:
-    """Run ``function(*args)`` in a new spawned process and return its result."""
-    results = SPAWN.Queue()
-    process = SPAWN.Process(target=_put_result, args=(results, function, *args))
-    process.start()
-    result = results.get(timeout=JOIN_TIMEOUT)
-    process.join(JOIN_TIMEOUT)
-    return result
-
-
-def _put_result(results: Any, function: Any, *args: Any) -> None:
-    results.put(function(*args))
-
-
 # -- mixed operations -------------------------------------------------------------------------
 
 
-def mixed(path: str, durability: str, index: int, steps: int, barrier: Any, results: Any) -> None:
+def mixed(path: str, durability: str, index: int, steps: int, barrier: Any) -> dict[str, Any]:
     """Random seeded writes on own keys, plus increments and updates of shared documents.
 
     Reports the state its own keys must end in (no other process touches them) and how many
     times it incremented each shared counter.
     """
-    results.put(asyncio.run(_mixed(path, durability, index, steps, barrier)))
+    return asyncio.run(_mixed(path, durability, index, steps, barrier))
 
 
 async def _mixed(
@@ -90,7 +140,7 @@ async def _mixed(
     me = f"p{index}"
     async with AsyncJSONDB(path, durability=durability, cache_ttl=0) as db:
         c = await db.get_collection("c")
-        barrier.wait()
+        barrier.wait(JOIN_TIMEOUT)
         for step in range(steps):
             key = f"{me}-{rng.randrange(12)}"
             roll = rng.random()
@@ -136,15 +186,12 @@ def compaction_writer(
     min_writes: int,
     compactions: Any,
     enough: int,
-    results: Any,
-) -> None:
+) -> dict[str, Any]:
     """Write own keys until ``min_writes`` are done and another process compacted ``enough`` times.
 
     Stopping on the compactor's count (not on time) makes sure the writes raced compactions.
     """
-    results.put(
-        asyncio.run(_compaction_writer(path, durability, index, min_writes, compactions, enough))
-    )
+    return asyncio.run(_compaction_writer(path, durability, index, min_writes, compactions, enough))
 
 
 async def _compaction_writer(
@@ -175,9 +222,9 @@ async def _compaction_writer(
         return {"index": index, "own": own, "increments": increments, "writes": n}
 
 
-def compactor(path: str, compactions: Any, stop: Any, results: Any) -> None:
+def compactor(path: str, compactions: Any, stop: Any) -> int:
     """Call ``db.compact()`` in a loop until told to stop; count the compactions that did work."""
-    results.put(asyncio.run(_compactor(path, compactions, stop)))
+    return asyncio.run(_compactor(path, compactions, stop))
 
 
 async def _compactor(path: str, compactions: Any, stop: Any) -> int:
@@ -200,22 +247,24 @@ class Peer:
 
     def __init__(self, path: str, **options: Any) -> None:
         self._conn, child = SPAWN.Pipe()
-        self._process = SPAWN.Process(target=serve, args=(child, path, options))
+        self._process = SPAWN.Process(target=serve, args=(child, path, options), daemon=True)
         self._process.start()
         child.close()
 
     def call(self, collection: str, method: str, *args: Any) -> Any:
         self._conn.send((collection, method, args))
-        if not self._conn.poll(JOIN_TIMEOUT):
-            raise TimeoutError(f"peer did not answer {method}{args}")
+        deadline = time.monotonic() + JOIN_TIMEOUT
+        while not self._conn.poll(0.1):
+            assert self._process.is_alive(), f"peer died during {method}{args}; see stderr"
+            assert time.monotonic() < deadline, f"peer did not answer {method}{args}"
         status, result = self._conn.recv()
-        if status != "ok":
-            raise AssertionError(f"peer failed {method}{args}: {result}")
+        assert status == "ok", f"peer failed {method}{args}: {result}"
         return result
 
     def close(self) -> None:
         """Close the peer's database and wait for the process to end."""
-        self.call("", "close")
+        if self._process.is_alive():
+            self.call("", "close")
         self._process.join(JOIN_TIMEOUT)
 
     def vanish(self) -> None:
@@ -235,8 +284,9 @@ async def _serve(conn: Connection, path: str, options: dict[str, Any]) -> None:
         if method == "exit":
             os._exit(0)
         try:
+            result: Any = None
             if method == "close":
-                result: Any = await db.close()
+                await db.close()
             else:
                 collection = await db.get_collection(name)
                 result = await getattr(collection, method)(*args)

@@ -20,10 +20,12 @@ import pytest
 
 from asyncjsondb import AsyncJSONDB
 from tests import proc_workers
-from tests.proc_workers import JOIN_TIMEOUT, SPAWN, Peer, in_fresh_process, padded, read_all
+from tests.proc_workers import SPAWN, Peer, Workers, in_fresh_process, padded, read_all
 
 ROOT = Path(__file__).resolve().parent.parent
 WRITER = [sys.executable, "-m", "tests.proc_writer"]  # from ROOT: the package pytest imports
+
+pytestmark = pytest.mark.timeout(60)  # real processes: never let one hang the suite
 
 
 def _json_file(path: Path) -> Any:
@@ -42,35 +44,19 @@ WRITERS, MIN_WRITES, ENOUGH_COMPACTIONS = 3, 60, 5
 def test_compaction_racing_writers_in_other_processes_loses_nothing(
     db_path: Path, durability: str
 ) -> None:
-    compactions, stop, results = SPAWN.Value("i", 0), SPAWN.Event(), SPAWN.Queue()
-    compactor_results = SPAWN.Queue()
-    compactor = SPAWN.Process(
-        target=proc_workers.compactor, args=(str(db_path), compactions, stop, compactor_results)
-    )
-    writers = [
-        SPAWN.Process(
-            target=proc_workers.compaction_writer,
-            args=(
-                str(db_path),
-                durability,
-                i,
-                MIN_WRITES,
-                compactions,
-                ENOUGH_COMPACTIONS,
-                results,
-            ),
-        )
-        for i in range(WRITERS)
-    ]
-    compactor.start()
-    for writer in writers:
-        writer.start()
-    reports = [results.get(timeout=JOIN_TIMEOUT) for _ in writers]
-    stop.set()
-    assert compactor_results.get(timeout=JOIN_TIMEOUT) > 0
-    for process in [*writers, compactor]:
-        process.join(JOIN_TIMEOUT)
-        assert process.exitcode == 0
+    compactions, stop = SPAWN.Value("i", 0), SPAWN.Event()
+    with Workers() as workers:
+        busy = workers.start(proc_workers.compactor, str(db_path), compactions, stop)
+        writers = [
+            workers.start(
+                proc_workers.compaction_writer,
+                *(str(db_path), durability, i, MIN_WRITES, compactions, ENOUGH_COMPACTIONS),
+            )
+            for i in range(WRITERS)
+        ]
+        reports = workers.take(writers)
+        stop.set()
+        assert workers.take([busy])[0] > 0
     assert compactions.value >= ENOUGH_COMPACTIONS  # the writes really raced compactions
     expected = {k: v for r in reports for k, v in r["own"].items()}
     expected["counter"] = {"value": sum(r["increments"] for r in reports)}
@@ -83,7 +69,6 @@ def test_compaction_racing_writers_in_other_processes_loses_nothing(
 BURST = 1000
 
 
-@pytest.mark.timeout(60)
 def test_group_commit_keeps_every_acknowledged_write_through_sigkill(
     db_path: Path, durability: str
 ) -> None:
@@ -147,7 +132,6 @@ async def test_after_close_the_json_file_alone_holds_all_data(
         assert await (await again.get_collection("c")).items() == list(expected.items())
 
 
-@pytest.mark.timeout(60)
 async def test_auto_compact_keeps_the_journal_bounded(db_path: Path, durability: str) -> None:
     min_bytes, ratio, frame_at_most = 4096, 0.5, 200
     async with AsyncJSONDB(

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ ROUNDS = 12
 # A large snapshot makes each compaction slow, so many kills land in the middle of one.
 BALLAST = {"journal": 0, "compact": 20_000}
 LOCK_FILES = {".c.lock", ".asyncjsondb.lock"}
+
+pytestmark = pytest.mark.timeout(60)  # real processes: never let one hang the suite
 
 
 def _strict_json(raw: bytes) -> Any:
@@ -191,7 +194,7 @@ def _journal_lines(image: Path) -> list[bytes]:
     return (image / "c.journal").read_bytes().splitlines(keepends=True)
 
 
-TAILS = {
+TAILS: dict[str, Callable[[list[bytes]], bytes]] = {
     "half a line": lambda lines: lines[-1][: len(lines[-1]) // 2],
     "garbage without newline": lambda lines: b"\x00\xffnot a record",
     "a whole line failing its checksum": lambda lines: b"0" * 8 + lines[-1][8:],
@@ -236,9 +239,11 @@ async def test_corruption_before_the_tail_raises_and_changes_no_file(
     position = sum(len(earlier) for earlier in lines[:line])
     for _ in range(2):  # a second attempt finds it again: nothing was "repaired"
         db = AsyncJSONDB(image, durability=durability)
-        with pytest.raises(CorruptFileError) as caught:
-            await db.get_collection("c")
-        await db.close()
+        try:
+            with pytest.raises(CorruptFileError) as caught:
+                await db.get_collection("c")
+        finally:
+            await db.close()
         assert caught.value.path.resolve() == (image / "c.journal").resolve()
         assert caught.value.position == position
         assert "c.journal" in str(caught.value) and f"at byte {position}" in str(caught.value)
