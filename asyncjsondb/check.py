@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import backup, files, snapshot
+from . import backup, files, leftovers, snapshot
 from .errors import BackupError, CorruptFileError, StorageError
 from .journal import JournalFile
 from .locks import ProcessLock
@@ -159,22 +159,23 @@ def _inspect(directory: Path, name: str, *, repair: bool, lock_timeout: float) -
 
 
 def _check_temps(directory: Path, name: str, found: _Inspection, repair: bool) -> None:
-    """Temp files of ``<name>.json``: an interrupted write that never replaced the file."""
-    stem = f"{name}.json"
-    prefix = f".{stem}{files.TEMP_MARKER}"
-    for entry in sorted(os.scandir(directory), key=lambda entry: entry.name):
-        if entry.name.startswith(prefix):
-            found.problems.append(
-                Problem(
-                    Path(entry.path),
-                    None,
-                    f"temp file of an interrupted write of {stem}; it never took effect",
-                    repairable=True,
-                )
+    """Files of an interrupted write, compaction or restore of ``<name>.json``.
+
+    Repairing settles them exactly as the engine does when it opens the collection.
+    """
+    paths = leftovers.CollectionFiles(directory, name)
+    for path in leftovers.find(paths):
+        found.problems.append(
+            Problem(
+                path,
+                None,
+                f"left by an interrupted write, compaction or restore of {name}.json; "
+                "the next open settles it",
+                repairable=True,
             )
+        )
     if repair:
-        for removed in files.remove_stale_temps(directory, stem):
-            found.repaired.append(f"removed {removed}")
+        found.repaired.extend(leftovers.settle(paths))
 
 
 def _read_snapshot(path: Path, found: _Inspection) -> bool:

@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import files, journal, snapshot
+from . import files, journal, leftovers, snapshot
 from .bridge import executor
 from .errors import CorruptFileError, DatabaseError, LockTimeoutError, StorageError
 from .journal import JournalFile, Record
+from .leftovers import CollectionFiles
 from .locks import ProcessLock
 from .operations import Operation, View, apply_all
 
@@ -79,13 +80,13 @@ class CollectionStore:
         self.directory = directory
         self.name = name
         self.settings = settings
-        self.snapshot_path = directory / f"{name}.json"
-        self.journal_path = directory / f"{name}.journal"
-        # Compaction's intermediate files (see _fold_journal_locked).
-        self._compacting_path = directory / f".{name}.json.compacting"
-        self._folded_path = directory / f".{name}.journal.folded"
-        self._staged_path = directory / f".{name}.json.restoring"  # a restore's new file
-        self.plock = ProcessLock(directory / f".{name}.lock", settings.lock_timeout)
+        self.paths = CollectionFiles(directory, name)
+        self.snapshot_path = self.paths.snapshot
+        self.journal_path = self.paths.journal
+        self._compacting_path = self.paths.compacting  # see _fold_journal_locked
+        self._folded_path = self.paths.folded
+        self._staged_path = self.paths.staged  # a restore's new file, not yet in place
+        self.plock = ProcessLock(self.paths.lock, settings.lock_timeout)
         self.data: dict[str, bytes] = {}
         self._reset_process_state()
         _every_store.add(self)
@@ -174,10 +175,7 @@ class CollectionStore:
         """
         self._forget_files()
         self.loaded = False
-        self._finish_interrupted_fold_locked()
-        files.remove_file(self._staged_path)  # a restore that crashed before its swap
-        for written in (self.snapshot_path, self._compacting_path, self._staged_path):
-            files.remove_stale_temps(self.directory, written.name)
+        leftovers.settle(self.paths)
         loaded = files.read_file(self.snapshot_path)
         identity: _FileIdentity | None = None
         data: dict[str, bytes] = {}
@@ -343,7 +341,7 @@ class CollectionStore:
         1. write the new file as ``.<name>.json.compacting``;  2. rename the journal to
         ``.<name>.journal.folded``;  3. rename the new file into place;  4. delete the folded
         journal. Whatever step a crash interrupts, the next load can tell, and finishes or undoes
-        it (``_finish_interrupted_fold_locked``): the old journal is never replayed onto the new
+        it (``leftovers.settle``): the old journal is never replayed onto the new
         file, which would move re-set keys to the end.
         """
         assert self._journal is not None
@@ -366,16 +364,6 @@ class CollectionStore:
         self._journal.retire()
         self._journal = None
         files.remove_file(self._folded_path)
-
-    def _finish_interrupted_fold_locked(self) -> None:
-        folded = self._folded_path.exists()
-        if folded and self._compacting_path.exists():  # crashed between steps 2 and 3
-            os.replace(self._compacting_path, self.snapshot_path)
-        elif not folded:  # crashed before step 2: the journal is still the live one
-            files.remove_file(self._compacting_path)
-        if folded:  # the new file is in place: what it folded goes
-            files.remove_file(self._folded_path)
-            files.fsync_directory(self.directory)
 
     def _install_snapshot(self, fd: int) -> None:
         if self._snapshot is not None:

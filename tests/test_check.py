@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -131,8 +132,8 @@ async def test_stale_temp_files_are_removed_by_repair(tmp_path: Path) -> None:
     report = check_database(tmp_path, repair=True)
     assert report.ok
     assert report.repaired == [
-        f"removed {tmp_path / '.fresh.json.tmp-ba9876543210'}",
-        f"removed {tmp_path / TEMP_NAME}",
+        f"removed {tmp_path / name}, the temp file of an interrupted write"
+        for name in (".fresh.json.tmp-ba9876543210", TEMP_NAME)
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         ".fresh.lock",
@@ -197,3 +198,20 @@ lock.acquire()
 print("held", flush=True)
 sys.stdin.read()
 """
+
+
+async def test_an_interrupted_compaction_is_reported_and_finished_by_repair(tmp_path: Path) -> None:
+    async with create_database(tmp_path) as db:
+        await (await db.get_collection("c")).set("old", 1)
+    # As a crash between the journal's rename and the new file's leaves them:
+    (tmp_path / ".c.json.compacting").write_bytes(b'{\n"old":1,\n"new":2\n}\n')
+    (tmp_path / ".c.journal.folded").write_bytes(b"")
+    report = check_database(tmp_path)
+    assert [(p.path.name, p.repairable) for p in report.problems] == [
+        (".c.journal.folded", True),
+        (".c.json.compacting", True),
+    ]
+    report = check_database(tmp_path, repair=True)
+    assert report.ok and report.repaired[0].startswith("finished an interrupted compaction")
+    assert json.loads((tmp_path / "c.json").read_text()) == {"old": 1, "new": 2}
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["c.json"]

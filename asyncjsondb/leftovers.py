@@ -1,0 +1,86 @@
+"""What a crash can leave beside ``<name>.json``, and how the next open settles it.
+
+Compaction writes ``.<name>.json.compacting`` and renames the journal to
+``.<name>.journal.folded`` before swapping the new file in; a restore stages
+``.<name>.json.restoring``; every atomic write goes through a ``.<file>.tmp-*`` file. Which of
+these exist says how far the interrupted work got, so it can be finished or undone exactly.
+Callers hold the collection's lock.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import files
+
+
+@dataclass(frozen=True)
+class CollectionFiles:
+    """The paths of one collection's files."""
+
+    directory: Path
+    name: str
+
+    @property
+    def snapshot(self) -> Path:
+        return self.directory / f"{self.name}.json"
+
+    @property
+    def journal(self) -> Path:
+        return self.directory / f"{self.name}.journal"
+
+    @property
+    def compacting(self) -> Path:
+        return self.directory / f".{self.name}.json.compacting"
+
+    @property
+    def folded(self) -> Path:
+        return self.directory / f".{self.name}.journal.folded"
+
+    @property
+    def staged(self) -> Path:
+        return self.directory / f".{self.name}.json.restoring"
+
+    @property
+    def lock(self) -> Path:
+        return self.directory / f".{self.name}.lock"
+
+
+def find(paths: CollectionFiles) -> list[Path]:
+    """Leftovers of interrupted writes, compactions and restores that exist now."""
+    prefixes = tuple(
+        f".{written.name}{files.TEMP_MARKER}"
+        for written in (paths.snapshot, paths.compacting, paths.staged)
+    )
+    found = [p for p in (paths.compacting, paths.folded, paths.staged) if p.exists()]
+    try:
+        entries = os.scandir(paths.directory)
+    except FileNotFoundError:
+        return found
+    with entries:
+        found += [Path(entry.path) for entry in entries if entry.name.startswith(prefixes)]
+    return sorted(found)
+
+
+def settle(paths: CollectionFiles) -> list[str]:
+    """Finish or undo what a crash interrupted; describe each step taken."""
+    done = []
+    folded = paths.folded.exists()
+    if folded and paths.compacting.exists():  # between the journal's rename and the file's
+        os.replace(paths.compacting, paths.snapshot)
+        done.append(f"finished an interrupted compaction of {paths.snapshot}")
+    elif not folded and files.remove_file(paths.compacting):  # before the journal's rename
+        done.append(f"removed {paths.compacting}, an interrupted compaction's unused file")
+    if folded:  # the new file is in place: the journal it folded goes
+        files.remove_file(paths.folded)
+        done.append(f"removed {paths.folded}, a journal already folded into {paths.snapshot}")
+    if files.remove_file(paths.staged):
+        done.append(f"removed {paths.staged}, the unused file of an interrupted restore")
+    for written in (paths.snapshot, paths.compacting, paths.staged):
+        for removed in files.remove_stale_temps(paths.directory, written.name):
+            done.append(f"removed {removed}, the temp file of an interrupted write")
+    if done:
+        files.fsync_directory(paths.directory)
+    return done
