@@ -19,6 +19,9 @@ class Options:
 
     ``cache_ttl``: how many seconds a read may lag behind writes made by *other* processes; reads
     always see this process's own writes. 0 checks the files on every read.
+
+    ``lock_timeout`` and the compaction options go with the folder's stores, which every database
+    object of the process on that folder shares: the first object's values apply.
     """
 
     cache_ttl: float = 1.0
