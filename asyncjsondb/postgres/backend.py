@@ -99,8 +99,11 @@ class PostgresCollection:
         self._backend = backend
         self._name = name
         n = backend.sql
+        # The id as a scalar subquery, not a join: the planner then uses the (collection_id, seq)
+        # index for each page of a scan instead of sorting the table for every page.
         self._from = (
-            f"FROM {n.records} r JOIN {n.collections} c ON c.id = r.collection_id WHERE c.name = $1"
+            f"FROM {n.records} r WHERE r.collection_id = "
+            f"(SELECT id FROM {n.collections} WHERE name = $1)"
         )
 
     def get_cached(self, key: str) -> bytes | None | Stale:
