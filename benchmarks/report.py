@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from asyncjsondb.codec import JSON_LIBRARY
 
 from .measure import Row
-from .targets import Verdict, find
+from .peers.postgres_peer import NAME as POSTGRES
+from .targets import ASYNCJSONDB, Verdict, find
 
 # The row each workload's "x" column is relative to (speed: its time per op / ours).
 REFERENCES = {
@@ -44,7 +45,7 @@ def environment(scale_name: str, folder: str) -> str:
     )
 
 
-def _table(header: Sequence[str], lines: Sequence[Sequence[str]], right: set[int]) -> str:
+def render_table(header: Sequence[str], lines: Sequence[Sequence[str]], right: set[int]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *lines, strict=True)]
     out = []
     for cells in [header, *lines]:
@@ -57,7 +58,7 @@ def _table(header: Sequence[str], lines: Sequence[Sequence[str]], right: set[int
     return "\n".join(out)
 
 
-def _number(value: float) -> str:
+def render_number(value: float) -> str:
     if value != value:  # NaN
         return "-"
     if value >= 100:
@@ -76,7 +77,7 @@ def measurements(rows: list[Row]) -> str:
                 [f"{row.size:,}", row.system, f"{(row.value or 0) / 1e6:.1f}", row.note]
                 for row in mine
             ]
-            table = _table(["records", "system", "RSS added MB", "note"], lines, {0, 2})
+            table = render_table(["records", "system", "RSS added MB", "note"], lines, {0, 2})
             sections.append(f"{workload}\n{table}")
             continue
         lines = []
@@ -89,8 +90,8 @@ def measurements(rows: list[Row]) -> str:
                     row.system,
                     f"{row.ops:,}",
                     f"{row.seconds:.4f}",
-                    _number(row.rate),
-                    _number(ratio),
+                    render_number(row.rate),
+                    render_number(ratio),
                     row.note,
                 ]
             )
@@ -98,8 +99,39 @@ def measurements(rows: list[Row]) -> str:
         title = workload
         if reference_name:
             title += f"   (x = speed relative to {reference_name})"
-        sections.append(f"{title}\n{_table(header, lines, {0, 2, 3, 4, 5})}")
+        sections.append(f"{title}\n{render_table(header, lines, {0, 2, 3, 4, 5})}")
     return "\n\n".join(sections)
+
+
+def backends(rows: list[Row]) -> str:
+    """Each PostgreSQL row beside the file backend's row of the same workload and mode.
+
+    ``asyncjsondb postgres <mode>`` pairs with ``asyncjsondb <mode>``; "" when there are none.
+    """
+    lines = []
+    for row in rows:
+        if not row.system.startswith(POSTGRES):
+            continue
+        files = find(rows, row.workload, ASYNCJSONDB + row.system[len(POSTGRES) :], row.size)
+        if files is None:
+            continue
+        mode = row.system[len(POSTGRES) :].strip()
+        lines.append(
+            [
+                row.workload,
+                mode,
+                f"{row.size:,}",
+                render_number(files.rate),
+                render_number(row.rate),
+                render_number(row.rate / files.rate),
+                row.note,
+            ]
+        )
+    if not lines:
+        return ""
+    header = ["workload", "mode", "records", "files per s", "postgres per s", "pg/files", "note"]
+    table = render_table(header, lines, {2, 3, 4, 5})
+    return f"AsyncJSONDB on files and on PostgreSQL, side by side\n{table}"
 
 
 def verdicts(results: list[Verdict]) -> str:
@@ -107,4 +139,5 @@ def verdicts(results: list[Verdict]) -> str:
         return "-" if value is None else ("yes" if value else "NO")
 
     lines = [[v.check, v.target, v.measured, met(v.met)] for v in results]
-    return "targets of issue 3\n" + _table(["check", "target", "measured", "met"], lines, set())
+    header = ["check", "target", "measured", "met"]
+    return "targets of issue 3\n" + render_table(header, lines, set())

@@ -1,7 +1,8 @@
 """Run the benchmarks: ``python -m benchmarks.run [--quick] [--million] [--only NAME,...]``.
 
 Every workload runs in this process, except the multi-process increments and the memory probe.
-Data goes to a temporary folder (under ``--dir`` if given), removed at the end.
+Data goes to a temporary folder (under ``--dir`` if given), removed at the end; AsyncJSONDB on
+PostgreSQL, when a server answers, to fresh schemas dropped at the end.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ if not __package__:  # run as a script, python benchmarks/run.py: make the packa
 
 from benchmarks import report, targets  # noqa: E402
 from benchmarks.measure import Row  # noqa: E402
+from benchmarks.peers import postgres_peer  # noqa: E402
 from benchmarks.settings import FULL, QUICK, Scale  # noqa: E402
 from benchmarks.workloads import memory, opening, processes, reads, writes  # noqa: E402
 
@@ -43,16 +45,39 @@ def _log(message: str) -> None:
 
 
 async def collect(
-    scale: Scale, names: Sequence[str], folder: Path, log: Callable[[str], None] = _log
+    scale: Scale,
+    names: Sequence[str],
+    folder: Path,
+    log: Callable[[str], None] = _log,
+    postgres: str | None = None,
 ) -> list[Row]:
-    """Run the named workloads one after another; return all their rows."""
+    """Run the named workloads one after another; return all their rows.
+
+    With a ``postgres`` server URL, AsyncJSONDB on PostgreSQL joins the workloads where it
+    compares with the files; every schema made for it is dropped, also when a workload fails.
+    """
     rows: list[Row] = []
-    for name in names:
-        started = time.perf_counter()
-        log(f"{name} ...")
-        rows += await WORKLOADS[name](scale, folder)
-        log(f"{name} done in {time.perf_counter() - started:.1f} s")
+    postgres_peer.use(postgres)
+    try:
+        for name in names:
+            started = time.perf_counter()
+            log(f"{name} ...")
+            rows += await WORKLOADS[name](scale, folder)
+            log(f"{name} done in {time.perf_counter() - started:.1f} s")
+    finally:
+        postgres_peer.use(None)
+        await postgres_peer.drop_leftovers()
     return rows
+
+
+async def postgres_server(url: str | None) -> tuple[str | None, str]:
+    """``url`` if a PostgreSQL server answers there (else None), and a line that says so."""
+    if url is None:
+        return None, "PostgreSQL rows left out (--no-postgres)"
+    reason = await postgres_peer.unreachable(url)
+    if reason is not None:
+        return None, f"PostgreSQL rows skipped: {reason}"
+    return url, f"PostgreSQL rows: {url}, a fresh schema bench_<uuid> per store, dropped after"
 
 
 def _names(value: str) -> list[str]:
@@ -85,6 +110,18 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="where to make the temporary folder (the disk under test)",
     )
+    parser.add_argument(
+        "--postgres-url",
+        default=postgres_peer.DEFAULT_URL,
+        metavar="URL",
+        help="the PostgreSQL server for the 'asyncjsondb postgres' rows (default: %(default)s); "
+        "they are skipped, with a note, when it does not answer",
+    )
+    parser.add_argument(
+        "--no-postgres",
+        action="store_true",
+        help="leave out the PostgreSQL rows",
+    )
     return parser.parse_args(argv)
 
 
@@ -95,13 +132,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.million and "million" not in names:
         names.append("million")
     started = time.perf_counter()
+    wanted = None if arguments.no_postgres else arguments.postgres_url
+    server, note = asyncio.run(postgres_server(wanted))
+    _log(note)
     with tempfile.TemporaryDirectory(prefix="asyncjsondb-bench-", dir=arguments.dir) as folder:
         header = report.environment(scale_name, folder)
-        rows = asyncio.run(collect(scale, names, Path(folder)))
+        rows = asyncio.run(collect(scale, names, Path(folder), postgres=server))
     print(header)
+    print(note)
     print()
     print(report.measurements(rows))
     print()
+    side_by_side = report.backends(rows)
+    if side_by_side:
+        print(side_by_side)
+        print()
     print(report.verdicts(targets.evaluate(rows)))
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
     return 0

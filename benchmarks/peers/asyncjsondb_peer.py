@@ -35,8 +35,12 @@ class AsyncJSONDBStore:
         assert self._collection is not None, "open() first"
         return self._collection
 
+    def location(self, folder: Path) -> str | Path:
+        """What ``AsyncJSONDB`` opens for ``folder``: the folder itself (a URL on a server)."""
+        return folder
+
     async def open(self, folder: Path) -> None:
-        self._db = AsyncJSONDB(folder, **self.options)
+        self._db = AsyncJSONDB(self.location(folder), **self.options)
         self._collection = await self._db.get_collection(COLLECTION)
 
     async def fill(self, records: Mapping[int, Record]) -> None:

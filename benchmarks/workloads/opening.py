@@ -10,7 +10,7 @@ import asyncio
 import functools
 import importlib
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,9 @@ from ..settings import Scale
 StoreFactory = Callable[[], Store]
 Trial = Callable[[], Awaitable[float]]
 
+OURS: StoreFactory = functools.partial(AsyncJSONDBStore, "asyncjsondb")
 OPENERS: list[StoreFactory] = [
-    functools.partial(AsyncJSONDBStore, "asyncjsondb"),
+    OURS,
     functools.partial(TinyDBStore, cached=False),
     functools.partial(SQLiteStore, "FULL", name="aiosqlite"),
     DiskcacheStore,
@@ -90,11 +91,15 @@ async def _trials(
     ]
 
 
-async def run_open(scale: Scale, folder: Path) -> list[Row]:
+async def run_open(
+    scale: Scale, folder: Path, systems: Sequence[StoreFactory] | None = None
+) -> list[Row]:
+    """``systems`` (default ``OPENERS``; the first must be an ``AsyncJSONDBStore``) and the
+    JSON parsers on its file."""
     size, index = scale.big, scale.big // 2
     trials: list[tuple[str, Trial, str]] = []
     folders = []
-    for number, factory in enumerate(OPENERS):
+    for number, factory in enumerate(systems or OPENERS):
         where = folder / f"open-{number}"
         folders.append(where)
         await filled(factory, where, dataset(size))

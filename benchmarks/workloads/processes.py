@@ -2,18 +2,20 @@
 
 Children are spawned (not forked: the parent has threads), open their store, then wait at a
 barrier so that start-up is not timed; the time is from the barrier to the last child's end.
+AsyncJSONDB on PostgreSQL runs each round in a fresh schema that all its processes share.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import multiprocessing
 import multiprocessing.queues
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from ..measure import Row, round_robin
 from ..peers import Counter
 from ..peers.asyncjsondb_peer import AsyncJSONDBStore
 from ..peers.diskcache_peer import DiskcacheStore
+from ..peers.postgres_peer import NAME as POSTGRES
+from ..peers.postgres_peer import PostgresStore, enabled, shared_schema
 from ..peers.sqlite_peer import SQLiteStore
 from ..settings import Scale
 
@@ -31,6 +35,10 @@ COUNTERS: dict[str, Callable[[], Counter]] = {
     ),
     "aiosqlite FULL": functools.partial(SQLiteStore, "FULL"),
     "diskcache": DiskcacheStore,
+}
+POSTGRES_COUNTERS: dict[str, Callable[[], Counter]] = {
+    f"{POSTGRES} fsync": functools.partial(PostgresStore, f"{POSTGRES} fsync"),
+    f"{POSTGRES} flush": functools.partial(PostgresStore, f"{POSTGRES} flush", durability="flush"),
 }
 KEY = "counter"
 _TIMEOUT = 300.0
@@ -52,7 +60,7 @@ def child(
 
 
 async def _child(system: str, folder: Path, increments: int, barrier: Barrier) -> float:
-    store = COUNTERS[system]()
+    store = _counter(system)
     await store.open(folder)
     try:
         barrier.wait(_TIMEOUT)
@@ -63,17 +71,23 @@ async def _child(system: str, folder: Path, increments: int, barrier: Barrier) -
         await store.close()
 
 
-async def run(scale: Scale, folder: Path) -> list[Row]:
-    systems = list(COUNTERS)
+async def run(scale: Scale, folder: Path, only: Collection[str] | None = None) -> list[Row]:
+    """Every counter (PostgreSQL's while a server is in use), or the ``only`` ones."""
+    counters = {**COUNTERS, **(POSTGRES_COUNTERS if enabled() else {})}
+    systems = [system for system in counters if only is None or system in only]
     totals: dict[str, list[int]] = {system: [] for system in systems}
 
     async def measure(index: int, round_number: int) -> tuple[int, float]:
         system = systems[index]
         where = folder / f"processes-{index}"
-        await _prepare(system, where)
-        seconds = _race(system, where, scale.processes, scale.increments)
-        totals[system].append(await _count(system, where))
-        shutil.rmtree(where, ignore_errors=True)
+        schema = shared_schema(where) if system in POSTGRES_COUNTERS else contextlib.nullcontext()
+        try:
+            async with schema:
+                await _prepare(system, where)
+                seconds = _race(system, where, scale.processes, scale.increments)
+                totals[system].append(await _count(system, where))
+        finally:
+            shutil.rmtree(where, ignore_errors=True)
         return scale.processes * scale.increments, seconds
 
     results = await round_robin(len(systems), scale.rounds, scale.budget, measure)
@@ -88,15 +102,19 @@ async def run(scale: Scale, folder: Path) -> list[Row]:
     return rows
 
 
+def _counter(system: str) -> Counter:
+    return {**COUNTERS, **POSTGRES_COUNTERS}[system]()
+
+
 async def _prepare(system: str, folder: Path) -> None:
-    """Create the files once, so that the children do not race to set them up."""
-    store = COUNTERS[system]()
+    """Create the files (the tables) once, so that the children do not race to set them up."""
+    store = _counter(system)
     await store.open(folder)
     await store.close()
 
 
 async def _count(system: str, folder: Path) -> int:
-    store = COUNTERS[system]()
+    store = _counter(system)
     await store.open(folder)
     try:
         return await store.counter(KEY)

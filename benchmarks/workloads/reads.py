@@ -1,14 +1,15 @@
 """Reads: ``get`` of random keys from a loaded collection, and a full scan with a filter.
 
 Every system is loaded and warmed (one read) before the timed reads, so caches are fresh:
-AsyncJSONDB runs with ``cache_ttl=3600``, TinyDB+cache has its table in memory.
+AsyncJSONDB runs with ``cache_ttl=3600``, TinyDB+cache has its table in memory. AsyncJSONDB on
+PostgreSQL caches nothing: each read is a query.
 """
 
 from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..measure import Row, ops_within, round_robin, timed
@@ -16,6 +17,7 @@ from ..peers import Store, opened_all
 from ..peers.asyncjsondb_peer import AsyncJSONDBStore
 from ..peers.diskcache_peer import DiskcacheStore
 from ..peers.limits import DictStore
+from ..peers.postgres_peer import PostgresStore, if_enabled
 from ..peers.sqlite_peer import SQLiteStore
 from ..peers.tinydb_peer import TinyDBStore
 from ..records import dataset
@@ -23,8 +25,9 @@ from ..settings import Scale
 
 StoreFactory = Callable[[], Store]
 
+OURS: StoreFactory = functools.partial(AsyncJSONDBStore, "asyncjsondb", cache_ttl=3600)
 READERS: list[StoreFactory] = [
-    functools.partial(AsyncJSONDBStore, "asyncjsondb", cache_ttl=3600),
+    OURS,
     functools.partial(TinyDBStore, cached=False),
     functools.partial(TinyDBStore, cached=True),
     functools.partial(SQLiteStore, "FULL", name="aiosqlite"),
@@ -34,10 +37,17 @@ READERS: list[StoreFactory] = [
 AGE = 50
 
 
-async def run_get(scale: Scale, folder: Path) -> list[Row]:
+def readers() -> list[StoreFactory]:
+    """The peers, and AsyncJSONDB on PostgreSQL when a server is in use."""
+    return READERS + if_enabled(PostgresStore)
+
+
+async def run_get(
+    scale: Scale, folder: Path, systems: Sequence[StoreFactory] | None = None
+) -> list[Row]:
     size = scale.get_records
     indexes = random.Random(11).choices(range(size), k=scale.get_ops)
-    async with opened_all(READERS, folder / "get", dataset(size)) as stores:
+    async with opened_all(systems or readers(), folder / "get", dataset(size)) as stores:
         for store in stores:
             await store.get(indexes[0])
 
@@ -53,10 +63,12 @@ async def run_get(scale: Scale, folder: Path) -> list[Row]:
     return rows
 
 
-async def run_find(scale: Scale, folder: Path) -> list[Row]:
+async def run_find(
+    scale: Scale, folder: Path, systems: Sequence[StoreFactory] | None = None
+) -> list[Row]:
     records = dataset(scale.big)
     expected = sum(1 for value in records.values() if value["age"] > AGE)
-    async with opened_all(READERS, folder / "find", records) as stores:
+    async with opened_all(systems or readers(), folder / "find", records) as stores:
         found = [len(await store.find_age_over(AGE)) for store in stores]
 
         async def measure(system: int, round_number: int) -> tuple[int, float]:

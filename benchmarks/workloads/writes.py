@@ -16,6 +16,8 @@ from ..peers import Writer, opened_all
 from ..peers.asyncjsondb_peer import AsyncJSONDBStore
 from ..peers.diskcache_peer import DiskcacheStore
 from ..peers.limits import DictStore, RawAppend
+from ..peers.postgres_peer import NAME as POSTGRES
+from ..peers.postgres_peer import PostgresStore, if_enabled
 from ..peers.sqlite_peer import SQLiteStore
 from ..peers.tinydb_peer import TinyDBStore
 from ..records import Record, dataset, fresh
@@ -27,6 +29,8 @@ FSYNC = functools.partial(AsyncJSONDBStore, "asyncjsondb fsync", durability="fsy
 FLUSH = functools.partial(AsyncJSONDBStore, "asyncjsondb flush", durability="flush")
 RAW_FSYNC = functools.partial(RawAppend, sync=True)
 RAW_FLUSH = functools.partial(RawAppend, sync=False)
+PG_FSYNC = functools.partial(PostgresStore, f"{POSTGRES} fsync", durability="fsync")
+PG_FLUSH = functools.partial(PostgresStore, f"{POSTGRES} flush", durability="flush")
 
 DURABLE: list[WriterFactory] = [
     FSYNC,
@@ -78,11 +82,13 @@ async def _sets(
 
 
 async def run_durable(scale: Scale, folder: Path) -> list[Row]:
-    return await sequential("set fsync", DURABLE, scale.sizes, scale.durable_ops, scale, folder)
+    systems = DURABLE + if_enabled(PG_FSYNC)
+    return await sequential("set fsync", systems, scale.sizes, scale.durable_ops, scale, folder)
 
 
 async def run_flush(scale: Scale, folder: Path) -> list[Row]:
-    return await sequential("set flush", HANDED_TO_OS, scale.sizes, scale.flush_ops, scale, folder)
+    systems = HANDED_TO_OS + if_enabled(PG_FLUSH)
+    return await sequential("set flush", systems, scale.sizes, scale.flush_ops, scale, folder)
 
 
 async def run_million(scale: Scale, folder: Path) -> list[Row]:
@@ -97,11 +103,14 @@ async def run_million(scale: Scale, folder: Path) -> list[Row]:
     return durable + flush
 
 
-async def run_concurrent(scale: Scale, folder: Path) -> list[Row]:
+async def run_concurrent(
+    scale: Scale, folder: Path, systems: Sequence[WriterFactory] | None = None
+) -> list[Row]:
     """``asyncio.gather`` of N sets; the synchronous limit simply runs them one after another."""
     count = scale.concurrent
     batches = [fresh(number * count, count) for number in range(scale.rounds)]
-    async with opened_all(CONCURRENT, folder / "concurrent", {}) as stores:
+    systems = systems or CONCURRENT + if_enabled(PG_FSYNC, PG_FLUSH)
+    async with opened_all(systems, folder / "concurrent", {}) as stores:
 
         async def measure(system: int, round_number: int) -> tuple[int, float]:
             burst = functools.partial(_burst, stores[system], batches[round_number])
