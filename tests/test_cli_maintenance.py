@@ -74,6 +74,18 @@ def test_backup_writes_a_verified_folder_and_prints_its_path(tmp_path: Path) -> 
     assert again.code == 1 and "already exists" in again.err
 
 
+def test_backup_names_the_folder_it_cannot_make(tmp_path: Path) -> None:
+    assert cli("set", tmp_path / "db", "users", "ann", "1", "--create").code == 0
+    (tmp_path / "a-file").write_text("")
+    for target, culprit, reason in [
+        ("/proc/nope/backup", "/proc/nope", "No such file or directory"),
+        (tmp_path / "a-file" / "backup", tmp_path / "a-file", "File exists"),
+    ]:
+        result = cli("backup", tmp_path / "db", "-o", target)
+        assert result.code == 1
+        assert result.err == f"Error: could not write the backup {target}: {culprit}: {reason}\n"
+
+
 def test_backups_are_consistent_while_another_process_writes(tmp_path: Path) -> None:
     db = tmp_path / "db"
     writer = Writer(db, tmp_path / "stop")

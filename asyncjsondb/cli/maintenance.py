@@ -17,6 +17,7 @@ import click
 
 from ..check import check_database
 from ..database import AsyncJSONDB
+from ..errors import DatabaseError
 from ..options import Options
 from .common import (
     EXIT_FAILED,
@@ -55,7 +56,14 @@ def backup_command(path: Location, output: Path | None) -> None:
     async def work(db: AsyncJSONDB) -> bool:
         return await db.backup(output)
 
-    run(path, work)
+    try:
+        run(path, work)
+    except OSError as exc:  # a folder on the way that cannot be made
+        if isinstance(exc, DatabaseError):
+            raise
+        raise Failure(
+            f"could not write the backup {output}: {exc.filename}: {exc.strerror}"
+        ) from exc
     click.echo(str(output))
 
 
