@@ -53,7 +53,7 @@ class MissingLifespanError(DatabaseError, RuntimeError):
             "no AsyncJSONDB in the lifespan state: create the app with "
             "FastAPI(lifespan=jsondb_lifespan()) (or Starlette(lifespan=...)), or yield "
             "jsondb_state(db) from your own lifespan. In tests, run the lifespan: "
-            "'with TestClient(app)', or httpx.ASGITransport(app=LifespanManager(app).app); "
+            "'with TestClient(app)', or httpx2.ASGITransport(app=LifespanManager(app).app); "
             "or override get_db in app.dependency_overrides."
         )
 

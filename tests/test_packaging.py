@@ -52,9 +52,9 @@ def test_extras_bring_only_what_their_users_need() -> None:
     assert names(EXTRAS["django"]) == {"django"}  # Django brings asgiref; rich is optional
     assert names(EXTRAS["cli"]) == {"rich"}
     test = names(EXTRAS["test"])
-    assert not test & (BENCH_PEERS | {"httpx2"})
+    assert not test & (BENCH_PEERS | {"httpx"})  # one HTTP client: the one TestClient wants
     assert names(EXTRAS["bench"]) >= BENCH_PEERS
-    assert {"uvicorn", "schemathesis", "httpx"} <= test
+    assert {"uvicorn", "schemathesis", "httpx2"} <= test
 
 
 def test_the_command_line_runs_on_a_bare_install(tmp_path: Path) -> None:
