@@ -16,10 +16,12 @@ from .errors import (
 )
 from .lifespan import STATE_KEY, JSONDBLifespan, jsondb_lifespan, jsondb_state
 from .router import collection_router
-from .schemas import Item, Page
+from .schemas import ErrorMessage, InvalidRecord, Item, Page
 
 __all__ = [
     "DatabaseDep",
+    "ErrorMessage",
+    "InvalidRecord",
     "Item",
     "JSONDBLifespan",
     "MissingLifespanError",
