@@ -35,10 +35,10 @@ def _answer(description: str) -> dict[str, Any]:
     return {"model": ErrorMessage, "description": description}
 
 
-BAD_KEY: Responses = {400: _answer("The key cannot be a record's key: it holds a NUL character.")}
+BAD_KEY: Responses = {400: _answer("The key holds a NUL character (or the body is not JSON).")}
 NOT_FOUND: Responses = {404: _answer("There is no record under this key.")}
-MISMATCH: Responses = {409: _answer("The stored record does not match the model; nothing was written.")}
-NOT_AN_OBJECT: Responses = {409: _answer("The stored record is not a JSON object, so has no fields.")}
+MISMATCH: Responses = {409: _answer("The stored record does not match the model; nothing written.")}
+NOT_AN_OBJECT: Responses = {409: _answer("The stored record is not a JSON object: no fields.")}
 
 
 def collection_router(

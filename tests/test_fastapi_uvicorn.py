@@ -24,7 +24,9 @@ MAX_BURSTS = 5
 
 
 @contextmanager
-def uvicorn_workers(db_path: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def uvicorn_workers(
+    db_path: Path, port: int, log: Path, workers: int = 2
+) -> Iterator[subprocess.Popen[bytes]]:
     """``uvicorn examples.fastapi_app:app --workers 2`` in its own session, always stopped."""
     command = [
         sys.executable,
@@ -32,7 +34,7 @@ def uvicorn_workers(db_path: Path, port: int, log: Path) -> Iterator[subprocess.
         "uvicorn",
         "examples.fastapi_app:app",
         "--workers",
-        "2",
+        str(workers),
         "--host",
         "127.0.0.1",
         "--port",
