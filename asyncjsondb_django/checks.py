@@ -9,6 +9,10 @@ asyncjsondb.E006  PATH is a postgresql:// URL but its driver (asyncpg) is not in
 asyncjsondb.W001  PATH does not exist yet: a typo there would start an empty database
 asyncjsondb.W002  PATH is relative: it depends on the working directory (cron, systemd)
 
+E002 and E003 ask for folders one can write; commands that only read (``jsondb_collections``,
+``jsondb_check`` without ``--repair``) run their checks under ``reading_only()``, which leaves them
+out, so an operator who may only read the database can still inspect it.
+
 E002, W001 and W002 concern folders only; a URL is checked by E006 (the server is reached at the
 first use, not at ``manage.py check``). E006 is an error, not a warning, for the reason Django makes
 an ImageField without Pillow one (fields.E210): without the driver no request can succeed.
@@ -16,9 +20,12 @@ an ImageField without Pillow one (fields.E210): without the driver no request ca
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import importlib.util
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +39,18 @@ from asyncjsondb.options import OPTION_NAMES, Options
 
 from .conf import SETTING_NAME, Location, conf, is_url
 
+_reading_only: ContextVar[bool] = ContextVar("asyncjsondb_reading_only", default=False)
+
+
+@contextlib.contextmanager
+def reading_only() -> Iterator[None]:
+    """Within, the checks do not ask PATH and BACKUP_DIR to be writable (E002, E003)."""
+    token = _reading_only.set(True)
+    try:
+        yield
+    finally:
+        _reading_only.reset(token)
+
 
 def check_settings(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
@@ -42,7 +61,8 @@ def check_settings(
     except ImproperlyConfigured as exc:
         return [checks.Error(str(exc), id="asyncjsondb.E001")]
     location = _check_driver() if is_url(path) else _check_folder(Path(path))
-    return location + _check_backup_dir(backup_dir) + _check_options(path, options)
+    backups = [] if _reading_only.get() else _check_backup_dir(backup_dir)
+    return location + backups + _check_options(path, options)
 
 
 def _check_driver() -> list[CheckMessage]:
@@ -59,7 +79,7 @@ def _check_driver() -> list[CheckMessage]:
 
 def _check_folder(path: Path) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
-    problem = folder_problem(path)
+    problem = None if _reading_only.get() else folder_problem(path)
     if problem:
         messages.append(
             checks.Error(
@@ -106,10 +126,12 @@ def _check_backup_dir(backup_dir: Path) -> list[CheckMessage]:
 def _check_options(path: Location, options: dict[str, Any]) -> list[CheckMessage]:
     unknown = sorted(set(options) - set(OPTION_NAMES))
     if unknown:
+        guesses = [_did_you_mean(name) for name in unknown]
         return [
             checks.Error(
                 f"{SETTING_NAME}['OPTIONS'] has unknown option(s) {', '.join(map(repr, unknown))}",
-                hint=f"The options are {', '.join(OPTION_NAMES)}.",
+                hint="".join(guess for guess in guesses if guess)
+                + f"The options are {', '.join(OPTION_NAMES)}.",
                 id="asyncjsondb.E004",
             )
         ]
@@ -128,6 +150,11 @@ def _check_options(path: Location, options: dict[str, Any]) -> list[CheckMessage
             )
         ]
     return []
+
+
+def _did_you_mean(name: object) -> str:
+    close = difflib.get_close_matches(str(name), OPTION_NAMES, n=1)
+    return f"{name!r}: did you mean {close[0]!r}? " if close else ""
 
 
 def folder_problem(path: Path) -> str | None:

@@ -2,7 +2,9 @@
 
 ``FastAPI(lifespan=jsondb_lifespan())`` opens the database; endpoints take ``db: DatabaseDep`` or
 ``Depends(get_collection("users"))``; ``collection_router("users", User)`` serves CRUD endpoints;
-``install_exception_handlers(app)`` answers the core's errors with HTTP status codes.
+``install_exception_handlers(app)`` answers the core's errors with HTTP status codes;
+``require_valid(Model, "users", key, value)`` answers 409 for a stored record that does not
+match the model, as the router does.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from .errors import (
 )
 from .lifespan import STATE_KEY, JSONDBLifespan, jsondb_lifespan, jsondb_state
 from .router import collection_router
-from .schemas import Item, Page
+from .schemas import ErrorMessage, InvalidRecord, Item, Page
+from .stored import require_valid
 
 __all__ = [
     "DatabaseDep",
+    "ErrorMessage",
+    "InvalidRecord",
     "Item",
     "JSONDBLifespan",
     "MissingLifespanError",
@@ -33,4 +38,5 @@ __all__ = [
     "install_exception_handlers",
     "jsondb_lifespan",
     "jsondb_state",
+    "require_valid",
 ]

@@ -7,7 +7,7 @@ PostgreSQL) stay in the server log, never reach the client.
 
     DatabaseError            500  database error
     ├── InvalidNameError     400  invalid collection name: <reason>
-    ├── InvalidKeyError      400  invalid key
+    ├── InvalidKeyError      400  invalid key <key>: <reason> (e.g. a NUL character)
     ├── InvalidValueError    422  invalid value: <reason>
     ├── InvalidOperationError 409 <collection>[<key>]: <reason>
     ├── LockTimeoutError     503  the database is busy, retry (with Retry-After)
@@ -53,7 +53,7 @@ class MissingLifespanError(DatabaseError, RuntimeError):
             "no AsyncJSONDB in the lifespan state: create the app with "
             "FastAPI(lifespan=jsondb_lifespan()) (or Starlette(lifespan=...)), or yield "
             "jsondb_state(db) from your own lifespan. In tests, run the lifespan: "
-            "'with TestClient(app)', or httpx.ASGITransport(app=LifespanManager(app).app); "
+            "'with TestClient(app)', or httpx2.ASGITransport(app=LifespanManager(app).app); "
             "or override get_db in app.dependency_overrides."
         )
 
@@ -64,7 +64,7 @@ def _storage_status(exc: StorageError) -> int:
 
 _RULES: dict[type[DatabaseError], tuple[int | Callable[[Any], int], Callable[[Any], str]]] = {
     InvalidNameError: (400, lambda exc: f"invalid collection name: {exc.reason}"),
-    InvalidKeyError: (400, lambda exc: "invalid key: keys are strings"),
+    InvalidKeyError: (400, str),
     InvalidValueError: (422, lambda exc: f"invalid value: {exc.reason}"),
     InvalidOperationError: (409, str),
     LockTimeoutError: (503, lambda exc: "the database is busy, retry"),

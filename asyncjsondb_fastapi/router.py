@@ -10,20 +10,35 @@ from enum import Enum
 from typing import Annotated, Any, NoReturn, TypeVar
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response, params
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from asyncjsondb import Collection
-from asyncjsondb.errors import InvalidOperationError, InvalidValueError
+from asyncjsondb.errors import InvalidKeyError, InvalidOperationError, InvalidValueError
 from asyncjsondb.names import validate_collection_name
 
 from .dependencies import get_collection
 from .errors import describe_error
 from .filters import matches, parse_filters
-from .schemas import Page, partial_model
+from .schemas import ErrorMessage, Page, partial_model
+from .stored import problems, require_valid, validation_errors
 
 PAGE_PARAMETERS = ("limit", "offset")
 
 T = TypeVar("T")
+
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def _answer(description: str) -> dict[str, Any]:
+    return {"model": ErrorMessage, "description": description}
+
+
+BAD_KEY: Responses = {400: _answer("The key holds a NUL character (or the body is not JSON).")}
+NOT_FOUND: Responses = {404: _answer("There is no record under this key.")}
+MISMATCH: Responses = {409: _answer("The stored record does not match the model; nothing written.")}
+NOT_AN_OBJECT: Responses = {409: _answer("The stored record is not a JSON object: no fields.")}
 
 
 def collection_router(
@@ -42,6 +57,14 @@ def collection_router(
     on one record, PATCH merging fields with the core's ``update``. With ``model``, bodies are
     validated by it, stored as its JSON (by alias) and responses typed with it in OpenAPI.
     The collection comes from ``get_collection(name)``, so dependency overrides apply.
+
+    Answers, each in the OpenAPI schema: 404 for a missing key; 400 for a key that cannot be one
+    (a NUL character); 422 in FastAPI's ``HTTPValidationError`` shape for a body or a query that
+    is not valid (also a value JSON cannot hold, a number beyond 64 bits); 409 when the stored
+    record does not fit the request (not an object, for a PATCH). A stored record that does not
+    match ``model`` (written by another program or an older model) never gives a 500: GET and
+    PATCH answer 409 naming it and its problems, without writing; a page lists it under
+    ``invalid`` rather than ``items``; a PUT replaces it (see ``stored``).
     """
     validate_collection_name(name)
     if isinstance(max_limit, bool) or not isinstance(max_limit, int) or max_limit < 1:
@@ -49,15 +72,26 @@ def collection_router(
     value_type: Any = model if model is not None else Any
     patch_type: Any = partial_model(model) if model is not None else dict[str, Any]
     CollectionDep = Annotated[Collection, Depends(get_collection(name))]
-    Key = Annotated[str, Path(description=f"The key of the record in {name!r}.")]
+    Key = Annotated[
+        str, Path(description=f"The key of the record in {name!r}: any text without NUL.")
+    ]
     router = APIRouter(
         prefix=f"/{name}" if prefix is None else prefix,
         tags=[name] if tags is None else tags,
         dependencies=dependencies,
     )
+    mismatch: Responses = MISMATCH if model is not None else {}
 
     def not_found(key: str) -> NoReturn:
         raise HTTPException(404, f"no record {key!r} in {name!r}")
+
+    async def stored_record(key: str, collection: Collection) -> Any:
+        missing = object()
+        value = await _translate(collection.get(key, missing))
+        if value is missing:
+            not_found(key)
+        require_valid(model, name, key, value)
+        return value
 
     @router.get("", response_model=Page[value_type], name=f"{name}:list")
     async def list_records(
@@ -66,22 +100,31 @@ def collection_router(
         limit: Annotated[int, Query(ge=0, le=max_limit)] = max_limit,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> Any:
-        """Records in insertion order; other query parameters filter by field equality."""
+        """Records in insertion order; other query parameters filter by field equality.
+
+        A record that does not match the model is listed under ``invalid``, not ``items``."""
         filters = parse_filters(request.query_params.multi_items(), PAGE_PARAMETERS)
         found = [(k, v) for k, v in await collection.items() if matches(v, filters)]
-        chosen = found[offset : offset + limit]
-        items = [{"key": key, "value": value} for key, value in chosen]
-        return {"items": items, "total": len(found), "limit": limit, "offset": offset}
+        items, invalid = [], []
+        for key, value in found[offset : offset + limit]:
+            wrong = problems(model, value)
+            if wrong:
+                invalid.append({"key": key, "errors": wrong})
+            else:
+                items.append({"key": key, "value": value})
+        page = {"items": items, "total": len(found), "limit": limit, "offset": offset}
+        return {**page, "invalid": invalid}
 
-    @router.get("/{key}", response_model=value_type, name=f"{name}:get")
+    @router.get(
+        "/{key}",
+        response_model=value_type,
+        name=f"{name}:get",
+        responses={**BAD_KEY, **NOT_FOUND, **mismatch},
+    )
     async def get_record(key: Key, collection: CollectionDep) -> Any:
-        missing = object()
-        value = await collection.get(key, missing)
-        if value is missing:
-            not_found(key)
-        return value
+        return await stored_record(key, collection)
 
-    @router.put("/{key}", response_model=value_type, name=f"{name}:put")
+    @router.put("/{key}", response_model=value_type, name=f"{name}:put", responses=BAD_KEY)
     async def put_record(
         key: Key, body: Annotated[value_type, Body()], collection: CollectionDep
     ) -> Any:
@@ -90,18 +133,37 @@ def collection_router(
         await _translate(collection.set(key, value))
         return value
 
-    @router.patch("/{key}", response_model=value_type, name=f"{name}:patch")
+    @router.patch(
+        "/{key}",
+        response_model=value_type,
+        name=f"{name}:patch",
+        responses={**BAD_KEY, **NOT_FOUND, **(mismatch or NOT_AN_OBJECT)},
+    )
     async def patch_record(
         key: Key, body: Annotated[patch_type, Body()], collection: CollectionDep
     ) -> Any:
-        """Merge the body's fields into the record; 404 when there is none."""
-        if not await _translate(collection.update(key, _dump(body, partial=True))):
-            not_found(key)
-        return await get_record(key, collection)
+        """Merge the body's fields into the record; 404 when there is none.
 
-    @router.delete("/{key}", status_code=204, response_class=Response, name=f"{name}:delete")
+        The merged record is validated by the model before anything is written."""
+        changes = _dump(body, partial=True)
+        stored = await stored_record(key, collection)
+        merged = {**stored, **changes} if isinstance(stored, dict) else stored
+        wrong = validation_errors(model, merged)
+        if wrong:  # the fields sent break a rule of the whole model
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in wrong])
+        if not await _translate(collection.update(key, changes)):
+            not_found(key)
+        return merged
+
+    @router.delete(
+        "/{key}",
+        status_code=204,
+        response_class=Response,
+        name=f"{name}:delete",
+        responses={**BAD_KEY, **NOT_FOUND},
+    )
     async def delete_record(key: Key, collection: CollectionDep) -> Response:
-        if not await collection.delete(key):
+        if not await _translate(collection.delete(key)):
             not_found(key)
         return Response(status_code=204)
 
@@ -116,11 +178,15 @@ def _dump(body: Any, *, partial: bool = False) -> Any:
     return body
 
 
-async def _translate(write: Awaitable[T]) -> T:
-    """Await a write; the client's own mistakes (a value JSON cannot hold, a PATCH of a record
-    that is not an object) become 422/409 here, without the opt-in exception handlers."""
+async def _translate(call: Awaitable[T]) -> T:
+    """Await the core; the client's own mistakes become 4xx here, without the opt-in exception
+    handlers: a value JSON cannot hold a 422 in FastAPI's validation shape, a key that cannot be
+    one a 400, an operation the stored record does not allow a 409."""
     try:
-        return await write
-    except (InvalidValueError, InvalidOperationError) as exc:
+        return await call
+    except InvalidValueError as exc:
+        error = {"type": "value_error", "loc": ("body",), "msg": f"invalid value: {exc.reason}"}
+        raise RequestValidationError([error]) from exc
+    except (InvalidKeyError, InvalidOperationError) as exc:
         status, detail = describe_error(exc)
         raise HTTPException(status, detail) from exc

@@ -1,4 +1,5 @@
-"""The pydantic shapes of ``collection_router``: a page of items, and a model's PATCH body."""
+"""The pydantic shapes of ``collection_router``: a page of items, a model's PATCH body, and the
+body of its error answers."""
 
 from __future__ import annotations
 
@@ -16,13 +17,31 @@ class Item(BaseModel, Generic[T]):
     value: T
 
 
+class InvalidRecord(BaseModel):
+    """A stored record that does not match the router's model: its key, and what is wrong."""
+
+    key: str
+    errors: list[str]
+
+
 class Page(BaseModel, Generic[T]):
-    """A slice of the matching records, in insertion order; ``total`` counts all matches."""
+    """A slice of the matching records, in insertion order; ``total`` counts all matches.
+
+    Records of the slice that do not match the model are listed in ``invalid`` instead of
+    ``items``, so a page never fails and ``offset + limit`` still pages through all of them.
+    """
 
     items: list[Item[T]]
     total: int
     limit: int
     offset: int
+    invalid: list[InvalidRecord] = Field(default_factory=list)
+
+
+class ErrorMessage(BaseModel):
+    """The body of an error answer other than a 422: ``{"detail": "what is wrong"}``."""
+
+    detail: str
 
 
 def partial_model(model: type[BaseModel]) -> type[BaseModel]:

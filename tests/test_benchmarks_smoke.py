@@ -14,14 +14,18 @@ from pathlib import Path
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-from benchmarks import ab, report, targets
-from benchmarks.peers import opened_all, postgres_peer
-from benchmarks.peers.postgres_peer import PostgresStore, shared_schema
-from benchmarks.records import dataset
-from benchmarks.run import collect, postgres_server
-from benchmarks.settings import Scale
-from benchmarks.workloads import processes
-from tests.conftest import POSTGRES_URL, require_postgres
+# The peers are the bench extra's, not the test extra's: without them there is nothing to smoke.
+for _peer in ("tinydb", "aiosqlite", "diskcache", "psutil"):
+    pytest.importorskip(_peer, reason="a benchmark peer: pip install -e '.[bench]'")
+
+from benchmarks import ab, report, targets  # noqa: E402
+from benchmarks.peers import opened_all, postgres_peer  # noqa: E402
+from benchmarks.peers.postgres_peer import PostgresStore, shared_schema  # noqa: E402
+from benchmarks.records import dataset  # noqa: E402
+from benchmarks.run import collect, postgres_server  # noqa: E402
+from benchmarks.settings import Scale  # noqa: E402
+from benchmarks.workloads import processes  # noqa: E402
+from tests.conftest import POSTGRES_URL, require_postgres  # noqa: E402
 
 TINY = Scale(
     sizes=(20,),

@@ -59,7 +59,7 @@ def manifest(backup: Path) -> dict[str, Any]:
 
 def test_backup_writes_a_verified_folder_and_prints_its_path(tmp_path: Path) -> None:
     db = tmp_path / "data"
-    assert cli("set", db, "users", "ann", '{"age": 30}').code == 0
+    assert cli("set", db, "users", "ann", '{"age": 30}', "--create").code == 0
     made = cli("backup", db, cwd=tmp_path)
     assert made.code == 0, made.err
     default = Path(made.out.strip())
@@ -72,6 +72,18 @@ def test_backup_writes_a_verified_folder_and_prints_its_path(tmp_path: Path) -> 
     assert cli("get", tmp_path / "nightly", "users", "ann").out == '{"age":30}\n'  # a database too
     again = cli("backup", db, "--output", tmp_path / "nightly")
     assert again.code == 1 and "already exists" in again.err
+
+
+def test_backup_names_the_folder_it_cannot_make(tmp_path: Path) -> None:
+    assert cli("set", tmp_path / "db", "users", "ann", "1", "--create").code == 0
+    (tmp_path / "a-file").write_text("")
+    for target, culprit, reason in [
+        ("/proc/nope/backup", "/proc/nope", "No such file or directory"),
+        (tmp_path / "a-file" / "backup", tmp_path / "a-file", "File exists"),
+    ]:
+        result = cli("backup", tmp_path / "db", "-o", target)
+        assert result.code == 1
+        assert result.err == f"Error: could not write the backup {target}: {culprit}: {reason}\n"
 
 
 def test_backups_are_consistent_while_another_process_writes(tmp_path: Path) -> None:
@@ -125,6 +137,38 @@ def test_restore_needs_yes_when_not_on_a_terminal(backed_up: tuple[Path, Path]) 
     done = cli("restore", db, backup, "--yes")
     assert (done.code, done.out) == (0, f"restored 1 collection from {backup}: users\n")
     assert restored(db)
+
+
+def test_restore_refuses_a_missing_folder_unless_create(backed_up: tuple[Path, Path]) -> None:
+    _, backup = backed_up
+    typo = backup.parent / "dta"
+    refused = cli("restore", typo, backup, "--yes")
+    assert refused.code == 2 and f"no database folder {typo}: pass --create" in refused.err
+    assert not typo.exists()
+    assert cli("restore", typo, backup, "--yes", "--create").code == 0
+    assert restored(typo)
+
+
+def test_drop_deletes_a_collection_after_asking(backed_up: tuple[Path, Path]) -> None:
+    db, _ = backed_up
+    before = files_of(db)
+    refused = cli("drop", db, "later")
+    assert refused.code == 2 and "pass --yes" in refused.err
+    assert files_of(db) == before
+    done = cli("drop", db, "later", "--yes")
+    assert (done.code, done.out) == (0, "dropped later (1 record)\n")
+    assert not list(db.glob("later.*"))
+    assert cli("get", db, "users", "ann").out == "2\n"  # the other collection is kept
+    again = cli("drop", db, "later", "--yes")
+    assert again.code == 2 and "no collection 'later'" in again.err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_drop_asks_on_a_terminal(backed_up: tuple[Path, Path]) -> None:
+    db, _ = backed_up
+    code, output = on_terminal(["drop", db, "later"], answer=b"n\n")
+    assert code == 1 and "Delete the collection later" in output and "[y/N]" in output
+    assert (db / "later.json").exists()
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
@@ -249,7 +293,9 @@ def test_compact_folds_the_journal_into_the_json_file(tmp_path: Path) -> None:
     assert not (db / "users.journal").exists()
     stored = json.loads((db / "users.json").read_text())  # the file alone is the data
     assert stored == {**{f"k{i}": i for i in range(10)}, "last": {"x": 1}}
-    assert cli("compact", db).out == "compacted 0 collections: -\n"
+    assert cli("compact", db).out == (
+        f"{db}: nothing to compact, the .json files already hold all the data\n"
+    )
 
 
 def test_commands_wait_for_the_lock_an_application_holds(tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ def test_records_and_collections_on_a_url(url: str) -> None:
 
 def test_export_from_a_folder_and_import_into_a_url(tmp_path: Path, url: str) -> None:
     (tmp_path / "in.jsonl").write_bytes(jsonl(SMALL))
-    assert cli("import", tmp_path / "db", "small", tmp_path / "in.jsonl").code == 0
+    assert cli("import", tmp_path / "db", "small", tmp_path / "in.jsonl", "--create").code == 0
     assert cli("export", tmp_path / "db", "small", "-o", tmp_path / "out.jsonl").code == 0
 
     imported = cli("import", url, "small", tmp_path / "out.jsonl")
@@ -102,7 +102,7 @@ def test_backup_of_a_url_restores_into_a_folder(
     assert default.parent == tmp_path
     assert default.name.startswith(f"{database}-{postgres_schema}-backup-")
 
-    restored = cli("restore", tmp_path / "db", tmp_path / "backup", "--yes")
+    restored = cli("restore", tmp_path / "db", tmp_path / "backup", "--yes", "--create")
     assert (restored.code, restored.out) == (
         0,
         f"restored 1 collection from {tmp_path / 'backup'}: small\n",

@@ -67,8 +67,12 @@ def test_set_overwrites_and_delete_removes(folder: Path) -> None:
     assert cli("get", folder, "users", "bob").code == 1
 
 
-def test_set_creates_the_database_folder(tmp_path: Path) -> None:
-    assert cli("set", tmp_path / "new" / "folder", "c", "k", "{}").code == 0
+def test_set_refuses_a_missing_folder_unless_create(tmp_path: Path) -> None:
+    typo = cli("set", tmp_path / "new" / "folder", "c", "k", "{}")
+    assert typo.code == 2
+    assert f"no database folder {tmp_path / 'new' / 'folder'}: pass --create" in typo.err
+    assert not (tmp_path / "new").exists()
+    assert cli("set", tmp_path / "new" / "folder", "c", "k", "{}", "--create").code == 0
     assert (tmp_path / "new" / "folder" / "c.json").read_bytes() == b'{\n"k":{}\n}\n'
 
 
@@ -91,6 +95,35 @@ def test_find_matches_fields_with_json_kinds(folder: Path) -> None:
     assert find("--where", "name=Bob") == [everyone[1]]  # not JSON: compared as a string
     assert find("--where", "address.city=Oslo", "--where", "age=25") == [everyone[1]]
     assert find("--where", "address.city=Paris") == []
+
+
+def test_values_are_json_or_a_bare_word_alike_for_set_and_where(folder: Path) -> None:
+    for value, stored in [("hello", "hello"), ('"30"', "30"), ("30", 30), ("true", True)]:
+        assert cli("set", folder, "words", "k", value, "--create").code == 0
+        assert json.loads(cli("get", folder, "words", "k").out) == stored
+        found = cli("find", folder, "words", "--where", f"x={value}")
+        assert found.code == 0 and found.out == ""  # the same reading, no error
+    for meant_as_json in ['{"name": "Ann"', "[1, 2", '"open', "12ab", "NaN"]:
+        for args in (
+            ["set", folder, "users", "k", meant_as_json],
+            ["find", folder, "users", "--where", f"name={meant_as_json}"],
+        ):
+            result = cli(*args)
+            assert result.code == 2, (args, result)
+            assert "is not valid JSON (" in result.err
+            assert "'\"a string\"', or a bare word for a string" in result.err
+    assert cli("get", folder, "users", "k").code == 1  # nothing was stored
+
+
+def test_keys_and_count(folder: Path) -> None:
+    assert cli("keys", folder, "users").out == "alice\nbob\ncarol\n"
+    assert json.loads(cli("keys", folder, "users", "--json").out) == ["alice", "bob", "carol"]
+    assert cli("count", folder, "users").out == "3\n"
+    assert cli("count", folder, "users", "--where", "age=30").out == "2\n"
+    assert cli("count", folder, "users", "--where", "age=30", "--where", "admin=true").out == "1\n"
+    missing = cli("count", folder, "nothing")
+    assert missing.code == 2 and "no collection 'nothing'" in missing.err
+    assert not (folder / "nothing.json").exists()
 
 
 @pytest.mark.parametrize(
@@ -154,6 +187,9 @@ def test_help_and_version(tmp_path: Path) -> None:
         "import",
         "restore",
         "set",
+        "keys",
+        "count",
+        "drop",
     ):
         assert f"  {command} " in result.out
     assert cli("--version").out.startswith("asyncjsondb, version ")

@@ -27,7 +27,7 @@ def test_a_round_trip_of_100k_records(tmp_path: Path) -> None:
     }
     (tmp_path / "in.jsonl").write_bytes(jsonl(source))
 
-    imported = cli("import", tmp_path / "db", "users", tmp_path / "in.jsonl")
+    imported = cli("import", tmp_path / "db", "users", tmp_path / "in.jsonl", "--create")
     assert (imported.code, imported.err) == (0, "imported 100000 records into users\n")
     exported = cli("export", tmp_path / "db", "users", "--format", "json")
     assert exported.code == 0, exported.err
@@ -36,7 +36,7 @@ def test_a_round_trip_of_100k_records(tmp_path: Path) -> None:
 
 def test_jsonl_export_to_a_file_and_json_import_from_stdin(tmp_path: Path) -> None:
     db = tmp_path / "db"
-    assert cli("import", db, "small", "-", stdin=json.dumps(SMALL).encode()).code == 0
+    assert cli("import", db, "small", "-", "--create", stdin=json.dumps(SMALL).encode()).code == 0
 
     exported = cli("export", db, "small", "--output", tmp_path / "out.jsonl")
     assert exported.code == 0 and exported.out == ""
@@ -77,21 +77,36 @@ def test_a_bad_line_aborts_the_import_and_stores_nothing(
     assert {p.name: p.read_bytes() for p in db.iterdir()} == before  # "fresh" was not created
 
 
+def test_an_unwritable_export_target_is_named(tmp_path: Path) -> None:
+    assert cli("set", tmp_path / "db", "c", "k", "1", "--create").code == 0
+    target = Path("/proc/nope/x.json")
+    result = cli("export", tmp_path / "db", "c", "-o", target)
+    assert result.code == 1
+    assert result.err == f"Error: could not write {target}: No such file or directory\n"
+
+
+def test_import_refuses_a_missing_folder_unless_create(tmp_path: Path) -> None:
+    (tmp_path / "in.json").write_text('{"a": 1}')
+    refused = cli("import", tmp_path / "dtb", "c", tmp_path / "in.json")
+    assert refused.code == 2 and "pass --create to start a new database there" in refused.err
+    assert not (tmp_path / "dtb").exists()
+
+
 def test_a_json_import_must_be_an_object(tmp_path: Path) -> None:
     (tmp_path / "list.json").write_text('[{"key": "a", "value": 1}]')
-    result = cli("import", tmp_path / "db", "c", tmp_path / "list.json")
+    result = cli("import", tmp_path / "db", "c", tmp_path / "list.json", "--create")
     assert result.code == 1 and "holds a JSON list, not an object" in result.err
     (tmp_path / "broken.json").write_text('{\n"a": 1,\n"b": }\n')
-    result = cli("import", tmp_path / "db", "c", tmp_path / "broken.json")
+    result = cli("import", tmp_path / "db", "c", tmp_path / "broken.json", "--create")
     assert result.code == 1 and f"{tmp_path / 'broken.json'}:3: not valid JSON" in result.err
-    assert cli("import", tmp_path / "db", "c", tmp_path / "missing.json").code == 2
+    assert cli("import", tmp_path / "db", "c", tmp_path / "missing.json", "--create").code == 2
     assert not (tmp_path / "db" / "c.json").exists()
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
 def test_a_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
     (tmp_path / "in.jsonl").write_bytes(jsonl({f"k{i}": i for i in range(5000)}))
-    code, output = on_terminal(["import", tmp_path / "db", "c", tmp_path / "in.jsonl"])
+    code, output = on_terminal(["import", tmp_path / "db", "c", tmp_path / "in.jsonl", "--create"])
     assert code == 0
     assert "reading" in output and "imported 5000 records into c" in output
     piped = cli("import", tmp_path / "db", "d", tmp_path / "in.jsonl")

@@ -98,6 +98,13 @@ def test_unknown_options_are_e004(folder: Path) -> None:
     assert "cache_ttl" in (message.hint or "")
 
 
+def test_an_option_typo_gets_a_did_you_mean(folder: Path) -> None:
+    with override_settings(ASYNCJSONDB={"PATH": folder, "OPTIONS": {"durabilty": "fsync"}}):
+        [message] = check_settings()
+    assert message.id == "asyncjsondb.E004"
+    assert (message.hint or "").startswith("'durabilty': did you mean 'durability'? The options")
+
+
 def test_an_option_out_of_range_is_e005(folder: Path) -> None:
     assert ids_for({"PATH": folder, "OPTIONS": {"durability": "sometimes"}}) == ["asyncjsondb.E005"]
     assert ids_for({"PATH": folder, "OPTIONS": {"cache_ttl": -1}}) == ["asyncjsondb.E005"]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import re
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import pytest
 from django.core.management import call_command
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, SystemCheckError
 
 from asyncjsondb.backup import read_backup
 from asyncjsondb.codec import decode
@@ -67,6 +70,37 @@ def test_commands_refuse_a_missing_database_folder(jsondb_folders: Folders, name
         command(name)
     assert not jsondb_folders.path.exists()
     assert not jsondb_folders.backup_dir.exists()
+
+
+def test_every_command_takes_keyword_options_as_strings(database: Folders, tmp_path: Path) -> None:
+    """``call_command`` hands keyword options over as given, never through the parser's types."""
+    target = tmp_path / "by-keyword"
+    assert command("jsondb_backup", output=str(target)) == f"{target}\n"
+    restored = command("jsondb_restore", backup=str(target), interactive=False)
+    assert restored == f"Restored 2 collection(s) from {target} into {database.path}.\n"
+    assert "users" in command("jsondb_collections", verbosity="1")
+    assert command("jsondb_check", repair=False) == f"No problems found in {database.path}.\n"
+    source, copy = str(database.path), str(tmp_path / "copy")
+    migrated = command("jsondb_migrate", source=source, dest=copy, interactive=False)
+    assert "Copied and verified 2 collection(s), 3 record(s)" in migrated
+
+
+def test_read_only_commands_run_where_the_database_may_only_be_read(database: Folders) -> None:
+    """E002/E003 (folders one cannot write) stop the commands that write, not those that read.
+
+    Running as root, a folder cannot be made unwritable: ``os.access`` is made to say so.
+    """
+    writable = os.access
+
+    def read_only(path: Any, mode: int, **kwargs: Any) -> bool:
+        return not mode & os.W_OK and writable(path, mode, **kwargs)
+
+    with mock.patch("asyncjsondb_django.checks.os.access", side_effect=read_only):
+        assert "users" in command("jsondb_collections", skip_checks=False)
+        assert "No problems found" in command("jsondb_check", skip_checks=False)
+        for writing in (["jsondb_backup"], ["jsondb_check", "--repair"]):
+            with pytest.raises(SystemCheckError, match="asyncjsondb.E002"):
+                command(*writing, skip_checks=False)
 
 
 # -- jsondb_check --------------------------------------------------------------------------
@@ -131,6 +165,22 @@ def test_backup_to_an_output_folder(database: Folders, tmp_path: Path) -> None:
     assert set(read_backup(quiet)) == {"orders", "users"}
 
 
+def test_backup_names_the_folder_that_cannot_be_written(database: Folders, tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(CommandError) as refused:
+        command("jsondb_backup", "--output", str(tmp_path / "a-file" / "backup"))
+    assert str(refused.value) == (
+        f"the backup folder {tmp_path / 'a-file' / 'backup'} cannot be created: "
+        f"{tmp_path / 'a-file'} is not a folder"
+    )
+    with pytest.raises(CommandError) as vanished:
+        command("jsondb_backup", "--output", "/proc/no-such-folder/backup")
+    assert str(vanished.value) == (
+        "could not write the backup /proc/no-such-folder/backup: /proc/no-such-folder: "
+        "No such file or directory"
+    )
+
+
 def test_backup_refuses_an_existing_output_folder(database: Folders, backup: Path) -> None:
     before = files_of(backup)
     with pytest.raises(CommandError, match="already exists"):
@@ -193,6 +243,11 @@ def test_restore_refuses_a_corrupt_backup_before_asking(database: Folders, backu
         call_command("jsondb_restore", str(backup), stdout=out, stdin=io.StringIO("yes\n"))
     assert out.getvalue() == ""
     assert files_of(database.path) == before
+
+
+def test_restore_without_a_backup_is_a_command_error(database: Folders) -> None:
+    with pytest.raises(CommandError, match=r"give the backup folder to restore, e.g. one in "):
+        command("jsondb_restore", "--noinput")
 
 
 def test_restore_refuses_a_missing_backup_folder(database: Folders, tmp_path: Path) -> None:

@@ -70,6 +70,33 @@ def test_manage_py_jsondb_backup_and_friends(database: Path) -> None:
     assert restored.stdout == f"Restored 1 collection(s) from {folder} into {database}.\n"
 
 
+def test_manage_py_every_command(database: Path, tmp_path: Path) -> None:
+    """Each command as an operator types it; the exit codes are those the README gives."""
+    output = tmp_path / "manual"
+    backup = manage(database, "jsondb_backup", "--output", str(output))
+    assert (backup.returncode, backup.stdout) == (0, f"{output}\n")
+    copy = manage(database, "jsondb_migrate", str(database), str(tmp_path / "copy"), "--noinput")
+    assert copy.returncode == 0 and "Copied and verified 1 collection(s)" in copy.stdout
+    nothing = manage(database, "jsondb_restore")
+    assert nothing.returncode == 1
+    assert "CommandError: give the backup folder to restore" in nothing.stderr
+    restored = manage(database, "jsondb_restore", str(output), "--noinput")
+    assert restored.returncode == 0
+
+
+def test_manage_py_read_only_commands_are_not_stopped_by_an_unwritable_backup_dir(
+    database: Path,
+) -> None:
+    backup_dir = database.parent / "jsondb-backups"  # the example's BACKUP_DIR, here a file
+    backup_dir.write_text("")
+    for reading in (["jsondb_collections"], ["jsondb_check"]):
+        done = manage(database, *reading)
+        assert (done.returncode, done.stderr) == (0, ""), reading
+    for writing in (["jsondb_backup"], ["jsondb_check", "--repair"]):
+        refused = manage(database, *writing)
+        assert refused.returncode == 1 and "asyncjsondb.E003" in refused.stderr, writing
+
+
 def test_manage_py_check_fails_on_an_error(tmp_path: Path) -> None:
     a_file = tmp_path / "not-a-folder"
     a_file.write_text("")

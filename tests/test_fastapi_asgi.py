@@ -1,4 +1,4 @@
-"""Apps, on every backend, under ``httpx.AsyncClient`` over ``ASGITransport``, the lifespan run by
+"""Apps, on every backend, under ``httpx2.AsyncClient`` over ``ASGITransport``, the lifespan run by
 asgi-lifespan's ``LifespanManager``: the state reaches requests only through ``manager.app``."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI, Request
@@ -44,10 +44,10 @@ def backend_app(location: Location) -> FastAPI:
 
 
 @asynccontextmanager
-async def running_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def running_client(app: FastAPI) -> AsyncIterator[httpx2.AsyncClient]:
     async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)  # not app=app: that has no state
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        transport = httpx2.ASGITransport(app=manager.app)  # not app=app: that has no state
+        async with httpx2.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
 
 
@@ -61,11 +61,11 @@ async def test_state_reaches_requests_only_through_the_managers_app(
 ) -> None:
     monkeypatch.setenv("ASYNCJSONDB_PATH", str(db_path))
     async with LifespanManager(example_app) as manager:
-        through_manager = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=through_manager, base_url="http://t") as client:
+        through_manager = httpx2.ASGITransport(app=manager.app)
+        async with httpx2.AsyncClient(transport=through_manager, base_url="http://t") as client:
             assert (await client.get("/counters/c")).json()["value"] == 0
-        around_manager = httpx.ASGITransport(app=example_app)
-        async with httpx.AsyncClient(transport=around_manager, base_url="http://t") as client:
+        around_manager = httpx2.ASGITransport(app=example_app)
+        async with httpx2.AsyncClient(transport=around_manager, base_url="http://t") as client:
             response = await client.get("/counters/c")
     # install_exception_handlers answers the misuse with a 500; the server log says what to do.
     assert response.status_code == 500
@@ -126,8 +126,8 @@ async def test_composition_and_overrides_under_asgi_transport(tmp_path: Path) ->
         return f"{request.state.greeting} from {Path(db.db_path).name}"
 
     async with LifespanManager(composed) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        transport = httpx2.ASGITransport(app=manager.app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://t") as client:
             assert (await client.get("/greeting")).json() == "hello from app"
             await client.put("/notes/a", json="app")
             async with AsyncJSONDB(tmp_path / "override") as test_db:

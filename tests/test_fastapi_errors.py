@@ -30,7 +30,8 @@ SECRET = "/srv/secret-folder/db"
 
 CASES: list[tuple[DatabaseError, int, str]] = [
     (InvalidNameError("../x", "must not contain '/'"), 400, "invalid collection name"),
-    (InvalidKeyError(3), 400, "invalid key: keys are strings"),
+    (InvalidKeyError(3), 400, "invalid key 3: keys must be str"),
+    (InvalidKeyError("a\0b", "keys must not contain NUL"), 400, "keys must not contain NUL"),
     (InvalidValueError("NaN is not JSON", key="k"), 422, "invalid value: NaN is not JSON"),
     (InvalidOperationError("not an object", collection="c", key="k"), 409, "c['k']: not an object"),
     (LockTimeoutError(f"{SECRET}/.c.lock", 10), 503, "the database is busy, retry"),

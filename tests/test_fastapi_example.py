@@ -79,3 +79,43 @@ def test_overriding_get_db_in_tests(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         asyncio.run(test_db.close())
     assert set(read_collection_sync(tmp_path / "test-db", "users")) == {user_id}
     assert not (tmp_path / "data").exists()  # the lifespan's default folder was never opened
+
+
+def test_a_stored_user_that_does_not_match_is_never_written_then_failed(
+    client: TestClient, db_path: Path
+) -> None:
+    """Records another program wrote (the command line, an older version) get 409, not 500."""
+    legacy = {"name": "Old", "email": "no-at-sign", "role": "user", "active": True}
+
+    async def write() -> None:
+        async with AsyncJSONDB(db_path) as db:
+            await (await db.get_collection("users")).set_many({"legacy": legacy, "odd": [1]})
+
+    asyncio.run(write())
+    for method, path, body in [
+        ("PUT", "/users/legacy/role", {"role": "admin"}),
+        ("PATCH", "/users/legacy", {"role": "admin"}),
+        ("GET", "/users/legacy", None),
+    ]:
+        response = client.request(method, path, json=body)
+        assert response.status_code == 409, (method, path)
+        assert "the stored record 'legacy' in 'users' does not match User" in response.text
+    assert read_collection_sync(db_path, "users")["legacy"] == legacy  # nothing was written
+    page = client.get("/users").json()
+    assert [entry["key"] for entry in page["invalid"]] == ["legacy", "odd"]
+    assert client.get("/stats").json()["active_users"] == 1  # the list [1] is skipped, no 500
+
+
+def test_counter_amounts_are_64_bit_and_overflow_is_409(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    [amount] = schema["paths"]["/counters/{name}/increment"]["post"]["parameters"][1:]
+    assert (amount["schema"]["minimum"], amount["schema"]["maximum"]) == (-(2**63), 2**63 - 1)
+    too_big = client.post("/counters/c/increment", params={"amount": -36893488147419103231})
+    assert too_big.status_code == 422
+    assert too_big.json()["detail"][0]["loc"] == ["query", "amount"]  # HTTPValidationError
+    for _ in range(2):
+        assert client.post("/counters/c/increment", params={"amount": 2**63 - 1}).status_code == 200
+    overflow = client.post("/counters/c/increment", params={"amount": 2**63 - 1})
+    assert overflow.status_code == 409
+    assert overflow.json()["detail"].startswith(f"cannot add {2**63 - 1} to the counter 'c': ")
+    assert client.get("/counters/c").json()["value"] == 2 * (2**63 - 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,8 +10,9 @@ from typing import Any
 import pytest
 from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi.testclient import TestClient
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from asyncjsondb import AsyncJSONDB
 from asyncjsondb_fastapi import collection_router, jsondb_lifespan
 
 from .fastapi_helpers import files_in, read_collection_sync
@@ -56,6 +58,7 @@ def test_crud_end_to_end_with_a_model(client: TestClient, db_path: Path) -> None
         "total": 1,
         "limit": 20,
         "offset": 0,
+        "invalid": [],
     }
     patched = client.patch("/books/dune", json={"available": False, "ISBN": "978-0441013593"})
     assert patched.status_code == 200
@@ -149,8 +152,13 @@ def test_client_mistakes_map_to_http_without_the_handlers(client: TestClient) ->
     assert "notes['n']" in response.json()["detail"]
     headers = {"content-type": "application/json"}
     response = client.put("/notes/x", content=b'{"a": NaN}', headers=headers)
-    assert response.status_code == 422
-    assert response.json()["detail"].startswith("invalid value")
+    assert response.status_code == 422  # in FastAPI's HTTPValidationError shape
+    [error] = response.json()["detail"]
+    assert error == {
+        "type": "value_error",
+        "loc": ["body"],
+        "msg": "invalid value: nan is not a finite number",
+    }
     assert client.get("/notes/x").status_code == 404
     assert client.patch("/notes/n", json=[1]).status_code == 422  # a PATCH body is an object
 
@@ -212,3 +220,95 @@ def test_openapi_is_typed_by_the_model(client: TestClient) -> None:
     assert limit["schema"]["maximum"] == 20
     assert set(paths["/books/{key}"]) == {"get", "put", "patch", "delete"}
     assert set(paths["/notes/{key}"]) == {"get", "put", "patch", "delete"}
+
+
+def store_directly(db_path: Path, name: str, records: dict[str, Any]) -> None:
+    """Records written by another program (the command line, an older model), not the router."""
+
+    async def write() -> None:
+        async with AsyncJSONDB(db_path) as db:
+            await (await db.get_collection(name)).set_many(records)
+
+    asyncio.run(write())
+
+
+LEGACY = {"title": "Old", "year": "unknown"}  # year is not an int: does not match Book
+
+
+def test_a_stored_record_that_does_not_match_the_model_never_gives_a_500(
+    db_path: Path, client: TestClient
+) -> None:
+    store_directly(db_path, "books", {"dune": DUNE, "legacy": LEGACY, "list": [1, 2]})
+    for key in ("legacy", "list"):
+        response = client.get(f"/books/{key}")
+        assert response.status_code == 409
+        assert response.json()["detail"].startswith(
+            f"the stored record {key!r} in 'books' does not match Book: "
+        )
+    assert "year: Input should be a valid integer" in client.get("/books/legacy").json()["detail"]
+
+    patched = client.patch("/books/legacy", json={"genre": "sf"})
+    assert patched.status_code == 409  # and nothing was written
+    assert read_collection_sync(db_path, "books")["legacy"] == LEGACY
+
+    page = client.get("/books").json()
+    assert [item["key"] for item in page["items"]] == ["dune"]
+    assert [entry["key"] for entry in page["invalid"]] == ["legacy", "list"]
+    assert page["total"] == 3
+    assert page["invalid"][0]["errors"] == [
+        "year: Input should be a valid integer, unable to parse string as an integer"
+    ]
+
+    assert client.put("/books/legacy", json={"title": "Old", "year": 1900}).status_code == 200
+    assert client.patch("/books/legacy", json={"genre": "sf"}).json()["genre"] == "sf"
+
+
+class Span(BaseModel):
+    start: int
+    end: int
+
+    @model_validator(mode="after")
+    def ordered(self) -> Span:
+        if self.end < self.start:
+            raise ValueError("end is before start")
+        return self
+
+
+def test_a_patch_that_breaks_a_rule_of_the_whole_model_is_422_and_writes_nothing(
+    db_path: Path,
+) -> None:
+    app = FastAPI(lifespan=jsondb_lifespan(db_path))
+    app.include_router(collection_router("spans", Span))
+    with TestClient(app) as client:
+        client.put("/spans/s", json={"start": 1, "end": 5})
+        response = client.patch("/spans/s", json={"end": 0})
+        assert response.status_code == 422
+        [error] = response.json()["detail"]
+        assert error["loc"] == ["body"] and "end is before start" in error["msg"]
+        assert client.get("/spans/s").json() == {"start": 1, "end": 5}
+
+
+def test_a_nul_in_a_key_says_so_without_the_handlers(client: TestClient) -> None:
+    for method in ("GET", "PUT", "PATCH", "DELETE"):
+        body = {"json": {"year": 1}} if method in ("PUT", "PATCH") else {}
+        response = client.request(method, "/notes/a%00b", **body)
+        assert response.status_code == 400, method
+        detail = "invalid key 'a\\x00b': keys must not contain NUL (\\0)"
+        assert response.json() == {"detail": detail}
+
+
+def test_openapi_documents_every_answer(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+
+    def statuses(path: str, method: str) -> set[str]:
+        return set(paths[path][method]["responses"])
+
+    assert statuses("/books", "get") == {"200", "422"}
+    assert statuses("/books/{key}", "get") == {"200", "400", "404", "409", "422"}
+    assert statuses("/books/{key}", "put") == {"200", "400", "422"}
+    assert statuses("/books/{key}", "patch") == {"200", "400", "404", "409", "422"}
+    assert statuses("/books/{key}", "delete") == {"204", "400", "404", "422"}
+    assert statuses("/notes/{key}", "get") == {"200", "400", "404", "422"}  # no model to mismatch
+    assert statuses("/notes/{key}", "patch") == {"200", "400", "404", "409", "422"}
+    not_found = paths["/books/{key}"]["get"]["responses"]["404"]["content"]["application/json"]
+    assert not_found["schema"] == {"$ref": "#/components/schemas/ErrorMessage"}

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+import httpx2
 
 from .fastapi_helpers import ROOT, free_port, read_collection
 
@@ -24,7 +24,9 @@ MAX_BURSTS = 5
 
 
 @contextmanager
-def uvicorn_workers(db_path: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def uvicorn_workers(
+    db_path: Path, port: int, log: Path, workers: int = 2
+) -> Iterator[subprocess.Popen[bytes]]:
     """``uvicorn examples.fastapi_app:app --workers 2`` in its own session, always stopped."""
     command = [
         sys.executable,
@@ -32,7 +34,7 @@ def uvicorn_workers(db_path: Path, port: int, log: Path) -> Iterator[subprocess.
         "uvicorn",
         "examples.fastapi_app:app",
         "--workers",
-        "2",
+        str(workers),
         "--host",
         "127.0.0.1",
         "--port",
@@ -58,7 +60,7 @@ def uvicorn_workers(db_path: Path, port: int, log: Path) -> Iterator[subprocess.
 
 
 async def wait_for_both_workers(
-    client: httpx.AsyncClient, server: subprocess.Popen[bytes], log: Path
+    client: httpx2.AsyncClient, server: subprocess.Popen[bytes], log: Path
 ) -> set[int]:
     """Poll over fresh connections until two different worker processes have answered."""
     deadline = time.monotonic() + STARTUP_SECONDS
@@ -68,20 +70,20 @@ async def wait_for_both_workers(
         assert time.monotonic() < deadline, f"workers seen: {workers}\n{log.read_text()}"
         try:
             workers.add((await client.get("/counters/total")).json()["served_by"])
-        except httpx.TransportError:
+        except httpx2.TransportError:
             await asyncio.sleep(0.05)
     return workers
 
 
 async def test_two_uvicorn_workers_count_every_increment(tmp_path: Path) -> None:
     db_path, log = tmp_path / "db", tmp_path / "uvicorn.log"
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=0)  # new connection each
+    limits = httpx2.Limits(max_connections=100, max_keepalive_connections=0)  # new connection each
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     served_by: Counter[int] = Counter()
     values: list[int] = []
     with uvicorn_workers(db_path, port, log) as server:
-        async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
+        async with httpx2.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
             workers = await wait_for_both_workers(client, server, log)
             # A burst is answered by both workers in practice; more bursts make sure of it.
             while set(served_by) != workers and len(values) < BURST * MAX_BURSTS:

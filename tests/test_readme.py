@@ -51,6 +51,39 @@ async def _drop_readme_schemas() -> None:
         await drop_schema(name)
 
 
+VENV = "python3 -m venv .venv && . .venv/bin/activate && "
+
+
+def _two_commands() -> list[str]:
+    section = README.read_text(encoding="utf-8").split("## Two commands", 1)[1].split("\n## ")[0]
+    return [block.strip() for block in re.findall(r"```bash\n(.*?)```", section, re.DOTALL)]
+
+
+def test_the_two_commands_install_into_a_virtual_environment() -> None:
+    """A distribution's Python refuses ``pip install`` outside a venv (PEP 668): both commands
+    make and activate one first, then use its ``pip`` and ``python``, never the system's."""
+    commands = _two_commands()
+    assert len(commands) == 2
+    for command in commands:
+        assert command.startswith(VENV), command
+        steps = command.removeprefix(VENV).split(" && ")
+        assert all(step.split()[0] in ("pip", "python") for step in steps), steps
+        assert steps[0].startswith("pip install -e ")
+    assert commands[1].endswith('pip install -e ".[test]" && python -m pytest')
+
+
+def test_the_first_command_runs_its_demo(tmp_path: Path) -> None:
+    *_, demo = _two_commands()[0].split(" && ")
+    program, script = demo.split()
+    assert program == "python"
+    done = subprocess.run(
+        [sys.executable, "-W", "error", str(README.parent / script)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "role is now moderator" in done.stdout
+
+
 def test_the_quickstart_example_runs(tmp_path: Path) -> None:
     example = README.parent / "examples" / "quickstart.py"
     first = subprocess.run(

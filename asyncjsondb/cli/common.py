@@ -3,6 +3,10 @@
 A database is a folder (a ``Path``) or a ``postgresql://`` URL (a ``str``), as for ``AsyncJSONDB``;
 a URL is only ever shown through ``shown``, which hides its password.
 
+Commands that write refuse a folder that does not exist unless given ``--create``, so a typo
+in PATH never starts a new, empty database. A VALUE is JSON; a bare word that is not JSON is
+taken as a string (see ``parse_value``), the same for ``set`` and ``--where``.
+
 Exit codes: 0 success; 1 the operation failed (a ``DatabaseError``, a bad input file, a missing
 key, problems found by ``check``, a server that does not answer); 2 the command line is wrong
 (unknown option, bad collection name, missing folder, a bad URL, a VALUE that is not JSON), and
@@ -12,7 +16,9 @@ nothing was touched.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,9 +134,28 @@ def _well_formed(url: str) -> bool:
     return "@" not in url.replace(parts.netloc, "", 1)
 
 
-def database_argument(name: str = "path", *, create: bool = False) -> Callable[[F], F]:
-    """A database argument: a folder (that must exist unless ``create``) or a URL."""
-    return click.argument(name, type=DatabaseType(create=create))
+def database_argument(name: str = "path", *, writes: bool = False) -> Callable[[F], F]:
+    """A database argument: a folder or a URL. A folder must exist, except that a command that
+    ``writes`` takes ``--create`` to start a new database there."""
+    if not writes:
+        return click.argument(name, type=DatabaseType(create=False))
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def checked(*args: Any, create: bool, **kwargs: Any) -> Any:
+            location = kwargs[name]
+            if not create and not is_url(location) and not Path(location).is_dir():
+                raise Refusal(
+                    f"no database folder {location}: pass --create to start a new database there"
+                )
+            return command(*args, **kwargs)
+
+        with_option = click.option(
+            "--create", is_flag=True, help="Start a new database if the folder does not exist."
+        )(checked)
+        return click.argument(name, type=DatabaseType(create=True))(with_option)  # type: ignore[return-value]
+
+    return decorate
 
 
 def collection_argument() -> Callable[[F], F]:
@@ -154,6 +179,28 @@ def _reject_constant(token: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+# Text that can only have been meant as JSON: an object, array, string or number (NaN and
+# Infinity too): when it does not parse, it is a mistake to report, never a string to store.
+_MEANT_AS_JSON = re.compile(r"\s*([-{\[\"0-9]|NaN$|Infinity$)")
+
+
+def parse_value(text: str, what: str) -> Any:
+    """A VALUE from the command line: JSON, or else a bare word taken as a string.
+
+    ``30`` is a number, ``true`` a boolean, ``'"30"'`` and ``Alice`` strings. Text that starts
+    like JSON (``{ [ " - 0-9``, or ``NaN``) but does not parse is refused (exit 2) with the
+    parser's reason, rather than stored as a string by accident.
+    """
+    try:
+        return load_json(text)
+    except ValueError as exc:
+        if _MEANT_AS_JSON.match(text) or not text.strip():
+            raise Refusal(
+                f"{what} is not valid JSON ({exc}); write a JSON value, e.g. "
+                """'{"name": "Alice"}', 30, true, '"a string"', or a bare word for a string"""
+            ) from exc
+        return text
 
 
 def settings() -> Settings:

@@ -1,4 +1,4 @@
-"""``backup``, ``restore``, ``check``, ``compact``: thin wrappers over the core's own functions.
+"""``backup``, ``restore``, ``check``, ``compact``, ``drop``: thin wrappers over the core.
 
 ``backup`` and ``restore`` take a folder or a ``postgresql://`` URL alike. ``check`` and
 ``compact`` work on JSON files; given a URL they say so and, once the server has answered,
@@ -17,12 +17,16 @@ import click
 
 from ..check import check_database
 from ..database import AsyncJSONDB
+from ..errors import DatabaseError
 from ..options import Options
 from .common import (
     EXIT_FAILED,
+    Failure,
     Location,
     Refusal,
+    collection_argument,
     database_argument,
+    existing_collection,
     is_url,
     run,
     settings,
@@ -52,7 +56,14 @@ def backup_command(path: Location, output: Path | None) -> None:
     async def work(db: AsyncJSONDB) -> bool:
         return await db.backup(output)
 
-    run(path, work)
+    try:
+        run(path, work)
+    except OSError as exc:  # a folder on the way that cannot be made
+        if isinstance(exc, DatabaseError):
+            raise
+        raise Failure(
+            f"could not write the backup {output}: {exc.filename}: {exc.strerror}"
+        ) from exc
     click.echo(str(output))
 
 
@@ -69,7 +80,7 @@ def _default_backup(path: Location, stamp: str) -> Path:
 
 
 @click.command("restore")
-@database_argument(create=True)
+@database_argument(writes=True)
 @click.argument("backup", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--yes", "-y", is_flag=True, help="Do not ask; required when not on a terminal.")
 def restore_command(path: Location, backup: Path, yes: bool) -> None:
@@ -79,12 +90,10 @@ def restore_command(path: Location, backup: Path, yes: bool) -> None:
     not in the backup are deleted.
     """
     if not yes:
-        if not sys.stdin.isatty():
-            raise Refusal("restore replaces the whole database: pass --yes when not on a terminal")
-        click.confirm(
+        _confirm(
+            "restore replaces the whole database",
             f"Replace every collection of {shown(path)} with the backup {backup}? "
             "Collections not in the backup are deleted",
-            abort=True,
         )
 
     async def work(db: AsyncJSONDB) -> list[str]:
@@ -134,6 +143,13 @@ def check_command(path: Location, repair: bool, as_json: bool) -> None:
         click.get_current_context().exit(EXIT_FAILED)
 
 
+def _confirm(danger: str, question: str) -> None:
+    """Ask on a terminal (abort on no); elsewhere refuse, since nobody can answer."""
+    if not sys.stdin.isatty():
+        raise Refusal(f"{danger}: pass --yes when not on a terminal")
+    click.confirm(question, abort=True)
+
+
 def _not_files(path: Location, what: str) -> str:
     """The server answers (else ServerError, exit 1), and a line that says nothing was done."""
 
@@ -169,7 +185,36 @@ def compact_command(path: Location) -> None:
         return await db.compact()
 
     names = run(path, work)
-    click.echo(f"compacted {plural(len(names), 'collection')}: {', '.join(names) or '-'}")
+    if names:
+        click.echo(f"compacted {plural(len(names), 'collection')}: {', '.join(names)}")
+    else:
+        click.echo(f"{path}: nothing to compact, the .json files already hold all the data")
 
 
-COMMANDS = [backup_command, restore_command, check_command, compact_command]
+@click.command("drop")
+@database_argument()
+@collection_argument()
+@click.option("--yes", "-y", is_flag=True, help="Do not ask; required when not on a terminal.")
+def drop_command(path: Location, collection: str, yes: bool) -> None:
+    """Delete COLLECTION and its records; asks first on a terminal."""
+
+    async def count(db: AsyncJSONDB) -> int:
+        return await (await existing_collection(db, collection)).count()
+
+    records = run(path, count)
+    if not yes:
+        _confirm(
+            "drop deletes the collection",
+            f"Delete the collection {collection} of {shown(path)} and its "
+            f"{plural(records, 'record')}?",
+        )
+
+    async def work(db: AsyncJSONDB) -> bool:
+        return await db.drop_collection(collection)
+
+    if not run(path, work):
+        raise Failure(f"no collection {collection!r} in {shown(path)}")
+    click.echo(f"dropped {collection} ({plural(records, 'record')})")
+
+
+COMMANDS = [backup_command, restore_command, check_command, compact_command, drop_command]

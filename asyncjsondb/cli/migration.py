@@ -14,6 +14,7 @@ import click
 from ..errors import DatabaseError
 from ..migrate import MigrationError, migrate
 from .common import (
+    DatabaseType,
     Failure,
     Location,
     database_argument,
@@ -27,7 +28,8 @@ from .output import echo_json, echo_table, plural, progress_by_name
 
 @click.command("migrate")
 @database_argument("source")
-@database_argument("destination", create=True)
+# A missing destination folder is created: making a new database is what migrate is for.
+@click.argument("destination", type=DatabaseType(create=True))
 @click.option("--json", "as_json", is_flag=True, help="The verified counts as JSON for machines.")
 def migrate_command(source: Location, destination: Location, as_json: bool) -> None:
     """Copy every collection of SOURCE into DESTINATION, then verify the record counts.

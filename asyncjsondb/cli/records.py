@@ -1,4 +1,4 @@
-"""``get``, ``set``, ``delete`` and ``find``: single records, through the ``Collection`` API.
+"""``get``, ``set``, ``delete``, ``find``, ``keys`` and ``count``: records, through the API.
 
 PATH is a folder or a ``postgresql://`` URL alike: everything here goes through the API.
 """
@@ -6,10 +6,12 @@ PATH is a folder or a ``postgresql://`` URL alike: everything here goes through 
 from __future__ import annotations
 
 import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 import click
 
+from ..collection import Collection
 from ..database import AsyncJSONDB
 from ..errors import InvalidValueError
 from .common import (
@@ -19,7 +21,7 @@ from .common import (
     collection_argument,
     database_argument,
     existing_collection,
-    load_json,
+    parse_value,
     run,
 )
 from .output import echo_json
@@ -45,14 +47,15 @@ def get_command(path: Location, collection: str, key: str) -> None:
 
 
 @click.command("set")
-@database_argument(create=True)
+@database_argument(writes=True)
 @collection_argument()
 @click.argument("key")
-@click.argument("value", metavar="JSON")
+@click.argument("value", metavar="VALUE")
 def set_command(path: Location, collection: str, key: str, value: str) -> None:
-    """Store JSON (a JSON text, or - to read it from stdin) under KEY."""
+    """Store VALUE under KEY: JSON ('{"age": 30}', 30, true), a bare word as a string, or -
+    to read JSON from stdin."""
     text = sys.stdin.read() if value == "-" else value
-    document = parse_json(text, "the value")
+    document = parse_value(text, "the value")
 
     async def work(db: AsyncJSONDB) -> None:
         await (await db.get_collection(collection)).set(key, document)
@@ -77,17 +80,20 @@ def delete_command(path: Location, collection: str, key: str) -> None:
         raise Failure(f"no key {key!r} in collection {collection!r}")
 
 
-@click.command("find")
-@database_argument()
-@collection_argument()
-@click.option(
+where_option = click.option(
     "--where",
     "conditions",
     multiple=True,
     metavar="FIELD=VALUE",
-    help="Keep objects whose FIELD (a.b for nested) equals VALUE (JSON, else a string). "
-    "Repeat to require several.",
+    help="Keep objects whose FIELD (a.b for nested) equals VALUE (JSON, or a bare word as a "
+    "string, as for set). Repeat to require several.",
 )
+
+
+@click.command("find")
+@database_argument()
+@collection_argument()
+@where_option
 @click.option("--limit", type=click.IntRange(min=0), help="Print at most this many.")
 def find_command(
     path: Location, collection: str, conditions: tuple[str, ...], limit: int | None
@@ -96,37 +102,36 @@ def find_command(
     wanted = [parse_condition(condition) for condition in conditions]
 
     async def work(db: AsyncJSONDB) -> None:
-        records = await existing_collection(db, collection)
-        keys = await records.keys()
+        if limit == 0:
+            return
         printed = 0
-        for start in range(0, len(keys), _FIND_PAGE):
-            for key, value in (await records.get_many(keys[start : start + _FIND_PAGE])).items():
-                if limit is not None and printed >= limit:
-                    return
-                if all(_matches(value, fields, expected) for fields, expected in wanted):
-                    echo_json({"key": key, "value": value})
-                    printed += 1
+        async for key, value in _matching(await existing_collection(db, collection), wanted):
+            echo_json({"key": key, "value": value})
+            printed += 1
+            if printed == limit:
+                return
 
     run(path, work)
 
 
-def parse_json(text: str, what: str) -> Any:
-    try:
-        return load_json(text)
-    except ValueError as exc:
-        raise Refusal(f"{what} is not valid JSON: {exc}") from exc
+Condition = tuple[list[str], Any]
 
 
-def parse_condition(condition: str) -> tuple[list[str], Any]:
-    """``a.b=VALUE`` -> (["a", "b"], VALUE as JSON, or the raw string if it is not JSON)."""
+async def _matching(records: Collection, wanted: list[Condition]) -> AsyncIterator[tuple[str, Any]]:
+    """The records matching every condition, in insertion order, decoded a page at a time."""
+    keys = await records.keys()
+    for start in range(0, len(keys), _FIND_PAGE):
+        for key, value in (await records.get_many(keys[start : start + _FIND_PAGE])).items():
+            if all(_matches(value, fields, expected) for fields, expected in wanted):
+                yield key, value
+
+
+def parse_condition(condition: str) -> Condition:
+    """``a.b=VALUE`` -> (["a", "b"], VALUE read as ``set`` reads it)."""
     field, equals, raw = condition.partition("=")
     if not equals or not field:
         raise Refusal(f"--where {condition!r}: expected FIELD=VALUE")
-    try:
-        expected = load_json(raw)
-    except ValueError:
-        expected = raw
-    return field.split("."), expected
+    return field.split("."), parse_value(raw, f"--where {condition!r}: the value")
 
 
 def _matches(value: Any, fields: list[str], expected: Any) -> bool:
@@ -138,4 +143,39 @@ def _matches(value: Any, fields: list[str], expected: Any) -> bool:
     return bool(value == expected and isinstance(value, bool) == isinstance(expected, bool))
 
 
-COMMANDS = [get_command, set_command, delete_command, find_command]
+@click.command("keys")
+@database_argument()
+@collection_argument()
+@click.option("--json", "as_json", is_flag=True, help="One JSON list, for machines.")
+def keys_command(path: Location, collection: str, as_json: bool) -> None:
+    """Print the keys of COLLECTION, one a line, in insertion order."""
+
+    async def work(db: AsyncJSONDB) -> list[str]:
+        return await (await existing_collection(db, collection)).keys()
+
+    keys = run(path, work)
+    if as_json:
+        echo_json(keys)
+    else:
+        for key in keys:
+            click.echo(key)
+
+
+@click.command("count")
+@database_argument()
+@collection_argument()
+@where_option
+def count_command(path: Location, collection: str, conditions: tuple[str, ...]) -> None:
+    """Print how many records COLLECTION holds (that match every --where, if given)."""
+    wanted = [parse_condition(condition) for condition in conditions]
+
+    async def work(db: AsyncJSONDB) -> int:
+        records = await existing_collection(db, collection)
+        if not wanted:
+            return await records.count()
+        return sum([1 async for _ in _matching(records, wanted)])
+
+    click.echo(str(run(path, work)))
+
+
+COMMANDS = [get_command, set_command, delete_command, find_command, keys_command, count_command]

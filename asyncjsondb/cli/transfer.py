@@ -19,7 +19,7 @@ import click
 from .. import files, snapshot
 from ..codec import encode
 from ..database import AsyncJSONDB
-from ..errors import InvalidValueError
+from ..errors import InvalidValueError, StorageError
 from .common import (
     Failure,
     Location,
@@ -64,12 +64,15 @@ def export_command(path: Location, collection: str, fmt: str | None, output: Pat
     if output is None:
         write_chunks(chunks)
         return
-    os.close(files.write_atomically(output, chunks))
+    try:
+        os.close(files.write_atomically(output, chunks))
+    except StorageError as exc:  # it names the temp file beside the target: name the target
+        raise Failure(f"could not write {output}: {exc.cause.strerror or exc.cause}") from exc
     click.echo(f"exported {len(items)} records of {collection} to {output}", err=True)
 
 
 @click.command("import")
-@database_argument(create=True)
+@database_argument(writes=True)
 @collection_argument()
 @click.argument(
     "file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path)

@@ -11,16 +11,17 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import CommandError, OutputWrapper
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
 from asyncjsondb import AsyncJSONDB, CorruptFileError, DatabaseError
 from asyncjsondb.backup import collection_names, read_backup
 from asyncjsondb.check import collection_stats
 from asyncjsondb.options import Options
 
+from ..checks import folder_problem, reading_only
 from ..conf import SETTING_NAME, Location, conf, is_url
 from ..database import open_db
 
@@ -35,6 +36,27 @@ def command_errors(then: str = "") -> Iterator[None]:
         yield
     except (DatabaseError, ImproperlyConfigured) as exc:
         raise CommandError(f"{exc}{then}") from exc
+
+
+class ReadingCommand(BaseCommand):
+    """A command that may only read the database: its system checks leave out those that ask
+    for writable folders (E002, E003), so an operator with read access can run it."""
+
+    def reads_only(self, options: dict[str, Any]) -> bool:
+        return True
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        if not self.reads_only(options):
+            return super().execute(*args, **options)
+        with reading_only():
+            return super().execute(*args, **options)
+
+
+def require_writable(folder: Path, what: str) -> None:
+    """Refuse, naming the folder at fault, a ``folder`` that cannot be made and written."""
+    problem = folder_problem(folder)
+    if problem:
+        raise CommandError(f"{what} {folder} {problem}")
 
 
 def run(work: Callable[[AsyncJSONDB], Awaitable[T]]) -> T:

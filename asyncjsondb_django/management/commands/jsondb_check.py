@@ -9,15 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from asyncjsondb.check import check_database
 
 from ...conf import display, is_url
-from ..base import command_errors, existing_database, lock_timeout, run
+from ..base import ReadingCommand, command_errors, existing_database, lock_timeout, run
 
 
-class Command(BaseCommand):
+class Command(ReadingCommand):
     help = (
         "Verify every collection file and journal of the AsyncJSONDB database, as the engine "
         "would load them. Exits with code 1 when a problem remains. On a PostgreSQL database "
@@ -31,6 +31,9 @@ class Command(BaseCommand):
             help="Cut torn journal tails and remove temp files of interrupted writes (what the "
             "engine does itself on its next load); anything else is only reported.",
         )
+
+    def reads_only(self, options: dict[str, Any]) -> bool:
+        return not options["repair"]
 
     def handle(self, *args: Any, **options: Any) -> None:
         with command_errors():

@@ -9,17 +9,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand
-
 from asyncjsondb.check import collection_stats
 
 from ...conf import display, is_url
-from ..base import command_errors, existing_database, format_table, lock_timeout, record_counts, run
+from ..base import (
+    ReadingCommand,
+    command_errors,
+    existing_database,
+    format_table,
+    lock_timeout,
+    record_counts,
+    run,
+)
 
 HEADER = ("collection", "records", "bytes")
 
 
-class Command(BaseCommand):
+class Command(ReadingCommand):
     help = (
         "List the AsyncJSONDB collections with their record counts (and file sizes, for a "
         "database folder)."

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...conf import conf, display
 from ..base import command_errors, confirmed, format_table, restore_plan, run
@@ -22,7 +22,9 @@ class Command(BaseCommand):
     stealth_options = ("stdin",)
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("backup", type=Path, help="A backup folder made by jsondb_backup.")
+        parser.add_argument(
+            "backup", nargs="?", type=Path, help="A backup folder made by jsondb_backup."
+        )
         parser.add_argument(
             "--noinput",
             "--no-input",
@@ -32,7 +34,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        source: Path = options["backup"]
+        if not options["backup"]:  # a CommandError (exit 1), as for every other problem
+            raise CommandError(
+                f"give the backup folder to restore, e.g. one in {conf.BACKUP_DIR} "
+                "(jsondb_backup prints each one's path). Nothing was changed."
+            )
+        source = Path(options["backup"])  # a str from call_command(backup=...)
         with command_errors(". Nothing was changed."):
             rows = restore_plan(source)
             database = display(conf.PATH)
