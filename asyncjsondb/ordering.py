@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from .errors import InvalidQueryError
-from .paths import MISSING, Path, parse_path
+from .paths import Path, parse_path
 
 SortSpec = list[tuple[Path, int]]
 
@@ -109,14 +109,6 @@ def sort_items(items: list[tuple[str, Any]], spec: SortSpec) -> None:
 
 
 def _item_key(path: Path) -> Callable[[tuple[str, Any]], tuple[int, Any]]:
-    if path.is_key:
-        return lambda item: (RANK_STRING, item[0])
-    segments = path.segments
-    if len(segments) == 1:
-        name = segments[0]
-        return lambda item: sort_key(
-            item[1].get(name, MISSING) if type(item[1]) is dict else MISSING
-        )
     return lambda item: sort_key(path.resolve(item[0], item[1]))
 
 
@@ -139,7 +131,9 @@ def project(key: str, value: Any, fields: Sequence[Path]) -> dict[str, Any]:
                 target[segment] = source
                 break
             existing = target.get(segment)
-            target = target[segment] = existing if type(existing) is dict else {}
+            child = existing if type(existing) is dict else {}
+            target[segment] = child
+            target = child
     return result
 
 

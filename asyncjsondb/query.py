@@ -84,13 +84,15 @@ def parse_where(where: object) -> Node:
 
 
 def _check_depth(value: object, depth: int = 1) -> None:
-    if depth > MAX_DEPTH:
-        raise InvalidQueryError(f"the filter nests deeper than {MAX_DEPTH} levels")
+    """Count nested dicts and lists, so that a hostile filter cannot exhaust the stack."""
     if isinstance(value, Mapping):
         value = list(value.values())
-    if isinstance(value, (list, tuple)):
-        for child in value:
-            _check_depth(child, depth + 1)
+    if not isinstance(value, (list, tuple)):
+        return
+    if depth > MAX_DEPTH:
+        raise InvalidQueryError(f"the filter nests deeper than {MAX_DEPTH} levels")
+    for child in value:
+        _check_depth(child, depth + 1)
 
 
 def _parse_document(where: object, location: str) -> Node:
