@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 BOUNDED = settings(
-    max_examples=150,
+    max_examples=100,
     derandomize=True,
     deadline=None,
     database=None,
@@ -22,7 +22,7 @@ BOUNDED = settings(
 )
 
 FIELDS = ["a", "b", "c"]
-PATHS = ["a", "b", "c", "a.b", "a.0", "b.1", "a.b.c", "_key", "0"]
+PATHS = ["a", "a", "b", "b", "c", "a.b", "a.0", "b.1", "a.b.c", "_key", "0"]  # fields first
 STRINGS = ["", "a", "ab", "B", "é", "z"]
 NUMBERS = [0, 1, 2, -1, 1.0, 0.5, 2.5, -0.0]
 
@@ -35,19 +35,24 @@ values = st.recursive(
     ),
     max_leaves=6,
 )
-records = st.dictionaries(st.sampled_from(FIELDS), values, max_size=3) | values
+# Operands lean to scalars and short lists, so that they often meet the records' values.
+operands = scalars | st.lists(scalars, max_size=2) | values
+field_values = st.one_of(scalars, st.lists(scalars, max_size=3), values)
+objects = st.dictionaries(st.sampled_from(FIELDS), field_values, max_size=3)
+records = st.one_of(objects, objects, objects, values)  # mostly objects, as collections hold
 record_lists = st.lists(records, max_size=12)
 
 comparable = st.sampled_from(NUMBERS) | st.sampled_from(STRINGS)
 operators = st.one_of(
-    st.tuples(st.sampled_from(["$eq", "$ne"]), values),
-    st.tuples(st.sampled_from(["$in", "$nin"]), st.lists(values, max_size=3)),
+    st.tuples(st.sampled_from(["$eq", "$ne"]), operands),
+    st.tuples(st.sampled_from(["$in", "$nin"]), st.lists(operands, max_size=3)),
     st.tuples(st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), comparable),
+    st.tuples(st.sampled_from(["$gte", "$lte", "$lt", "$gt"]), comparable),
     st.tuples(st.just("$exists"), st.booleans()),
 )
 operator_documents = st.lists(operators, min_size=1, max_size=2).map(dict)
 field_filters = st.one_of(
-    st.builds(lambda path, value: {path: value}, st.sampled_from(PATHS), values),
+    st.builds(lambda path, value: {path: value}, st.sampled_from(PATHS), operands),
     st.builds(lambda path, ops: {path: ops}, st.sampled_from(PATHS), operator_documents),
     st.builds(lambda path, ops: {path: {"$not": ops}}, st.sampled_from(PATHS), operator_documents),
 )
@@ -65,7 +70,17 @@ filters = st.recursive(
     ),
     max_leaves=5,
 )
+filter_lists = st.lists(filters, min_size=1, max_size=8)
 sorts = st.lists(st.tuples(st.sampled_from(PATHS), st.sampled_from([1, -1])), max_size=2)
+# For sorting, records whose few fields often hold values of every type.
+sortable_records = st.lists(
+    st.dictionaries(st.sampled_from(["a", "b"]), field_values, max_size=2), max_size=12
+)
+sort_fields = st.lists(
+    st.tuples(st.sampled_from(["a", "b", "a.0", "_key"]), st.sampled_from([1, -1])),
+    min_size=1,
+    max_size=2,
+)
 
 # --- the naive evaluator ------------------------------------------------------------------
 

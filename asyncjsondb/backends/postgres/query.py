@@ -119,7 +119,9 @@ class _Compiler:
         if isinstance(operand, (dict, list)):  # '@>' would also take a part for the whole
             elements = f"EXISTS (SELECT 1 FROM jsonb_array_elements({x}) AS e(v) WHERE e.v = {p})"
             return f"({x} = {p} OR {_if_array(x, elements)})"
-        return f"({x} = {p} OR {x} @> jsonb_build_array({p}))"
+        # For a scalar, jsonb's '@>' is exactly "equals it, or is an array holding it", and
+        # one operator a GIN index on the path serves.
+        return f"({x} @> {p})"
 
     def comparison(self, x: str, sql_op: str, operand: Any) -> str:
         if isinstance(operand, str):
@@ -158,7 +160,7 @@ def compile_sort(spec: SortSpec, *, value: str = VALUE, key: str = KEY, seq: str
     return ", ".join([*terms, f"{seq} ASC"])
 
 
-def index_statement(
+def index_statements(
     name: str,
     table: str,
     path: Path,
@@ -166,10 +168,16 @@ def index_statement(
     unique: bool,
     value: str = VALUE,
     collection: str = "collection_id",
-) -> str:
-    """``CREATE INDEX`` for a path of one collection; ``name`` and ``table`` come quoted.
+) -> list[str]:
+    """``CREATE INDEX`` statements for a path of one collection; ``table`` comes quoted.
 
-    Records without the field index as NULL, so they never conflict in a unique index."""
-    kind = "UNIQUE INDEX" if unique else "INDEX"
+    A btree on ``(collection, path)`` serves ranges and sorts and holds uniqueness (a record
+    without the field indexes as NULL, so it never conflicts); a GIN index on the path serves
+    equality, which ``@>`` expresses."""
     expression = path_expression(path, value)
-    return f"CREATE {kind} IF NOT EXISTS {name} ON {table} ({collection}, ({expression}))"
+    kind = "UNIQUE INDEX" if unique else "INDEX"
+    return [
+        f'CREATE {kind} IF NOT EXISTS "{name}" ON {table} ({collection}, ({expression}))',
+        f'CREATE INDEX IF NOT EXISTS "{name}_contains" ON {table} '
+        f"USING gin (({expression}) jsonb_path_ops)",
+    ]
