@@ -185,43 +185,71 @@ _NUMBER_TYPES: Final = (int, float)
 
 
 def compile_where(where: object) -> Matcher:
-    """The filter as a ``(key, value) -> bool`` function, built once for a whole scan."""
+    """The filter as a ``(key, value) -> bool`` function, built once for a whole scan.
+
+    The filter becomes the source of one Python function, so a scan pays no interpretation per
+    record. Only generated names go into that source; operands and field names are constants
+    bound in its namespace, never text."""
     node = where if isinstance(where, (Condition, Logical)) else parse_where(where)
     if node == MATCH_ALL:
         return lambda key, value: True
-    inner = _compile(node)
-    return lambda key, value: type(value) is dict and inner(key, value)
+    writer = _SourceWriter()
+    body = writer.node(node)
+    source = f"def match(k, v):\n    return type(v) is dict and {body}\n"
+    namespace = writer.constants
+    exec(compile(source, "<asyncjsondb filter>", "exec"), namespace)  # noqa: S102
+    matcher: Matcher = namespace["match"]
+    return matcher
 
 
-def _compile(node: Node) -> Matcher:
-    if isinstance(node, Condition):
-        return _compile_condition(node)
-    children = [_compile(child) for child in node.children]
-    if node.op == "$not":
-        (child,) = children
-        return lambda key, value: not child(key, value)
-    if len(children) == 2:
-        first, second = children
+class _SourceWriter:
+    """Writes a filter as one Python expression over ``k`` (the key) and ``v`` (the value)."""
+
+    def __init__(self) -> None:
+        self.constants: dict[str, Any] = {"M": MISSING, "NUMBER": _NUMBER_TYPES}
+
+    def constant(self, value: Any) -> str:
+        name = f"c{len(self.constants)}"
+        self.constants[name] = value
+        return name
+
+    def node(self, node: Node) -> str:
+        if isinstance(node, Condition):
+            return self.condition(node)
+        parts = [self.node(child) for child in node.children] or ["True"]
         if node.op == "$and":
-            return lambda key, value: first(key, value) and second(key, value)
+            return "(" + " and ".join(parts) + ")"
         if node.op == "$or":
-            return lambda key, value: first(key, value) or second(key, value)
-    if node.op == "$and":
-        return lambda key, value: all(child(key, value) for child in children)
-    if node.op == "$or":
-        return lambda key, value: any(child(key, value) for child in children)
-    return lambda key, value: not any(child(key, value) for child in children)
+            return "(" + " or ".join(parts) + ")"
+        return "(not (" + " or ".join(parts) + "))"  # $not has one child, $nor many
 
+    def condition(self, condition: Condition) -> str:
+        field = self.field(condition.path)
+        op, operand = condition.op, condition.operand
+        kind = type(operand)
+        if op == "$exists":
+            return f"({field} is {'not ' if operand else ''}M)"
+        elements = self.constant(compile_test(op, operand))
+        fallback = f"(type(f) is list and {elements}(f))"
+        if op == "$eq" and kind is str:  # a string equals strings only, in a list or not
+            text = self.constant(operand)
+            return f"((f := {field}) == {text} or (type(f) is list and {text} in f))"
+        if op == "$eq" and kind in _NUMBER_TYPES:
+            number = self.constant(operand)
+            return f"(((f := {field}) == {number} and type(f) in NUMBER) or {fallback})"
+        if op in COMPARISONS:
+            types = "(str,)" if kind is str else "NUMBER"
+            sign = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}[op]
+            bound = self.constant(operand)
+            return f"((type(f := {field}) in {types} and f {sign} {bound}) or {fallback})"
+        return f"{elements}({field})"
 
-def _compile_condition(condition: Condition) -> Matcher:
-    test = compile_test(condition.op, condition.operand)
-    path = condition.path
-    if path.is_key:
-        return lambda key, value: test(key)
-    if len(path.segments) == 1:
-        name = path.segments[0]
-        return lambda key, value: test(value.get(name, MISSING))
-    return lambda key, value: test(path.resolve(key, value))
+    def field(self, path: Path) -> str:
+        if path.is_key:
+            return "k"
+        if len(path.segments) == 1:
+            return f"v.get({self.constant(path.segments[0])}, M)"
+        return f"{self.constant(path.resolve)}(k, v)"
 
 
 def compile_test(op: str, operand: Any) -> Test:
