@@ -186,3 +186,28 @@ def naive_sort_key(value: Any) -> tuple[int, Any]:
     if isinstance(value, str):
         return (2, value)
     return (3, 0) if isinstance(value, dict) else (4, 0)
+
+
+# --- a small exhaustive grid: every operator against every kind of value --------------------
+
+GRID_SCALARS: list[Any] = [None, True, False, *NUMBERS, *STRINGS]
+GRID_RECORDS: list[Any] = [
+    {},
+    *({"a": value} for value in GRID_SCALARS),
+    *({"a": [value]} for value in GRID_SCALARS),
+    {"a": [0, "a", None]},
+    {"a": {"b": 1}},
+    {"a": [[1]]},
+    5,
+]
+
+
+def grid_filters() -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for value in GRID_SCALARS:
+        found += [{"a": value}, {"a": {"$ne": value}}, {"a": {"$in": [value, "z"]}}]
+        found += [{"a": {"$nin": [value]}}, {"a": {"$not": {"$eq": value}}}]
+        if value is not None and not isinstance(value, bool):
+            found += [{"a": {op: value}} for op in ("$gt", "$gte", "$lt", "$lte")]
+    found += [{"a": [1]}, {"a": {"b": 1.0}}, {"a": {"$exists": True}}, {"a": {"$exists": False}}]
+    return found

@@ -14,7 +14,9 @@ from asyncjsondb.ordering import parse_sort_text
 from asyncjsondb.query import Query, compile_where, parse_where_text
 from tests.query_strategies import (
     BOUNDED,
+    GRID_RECORDS,
     filter_lists,
+    grid_filters,
     lookup,
     naive_match,
     naive_sort_key,
@@ -227,6 +229,15 @@ def test_skip_and_limit_apply_after_filtering_and_sorting() -> None:
     for options in ({"skip": -1}, {"limit": 1.5}, {"skip": True}):
         with pytest.raises(InvalidQueryError, match="takes an int >= 0"):
             Query.parse(**options)
+
+
+def test_every_operator_on_every_kind_of_value_agrees_with_a_naive_evaluator() -> None:
+    items = [(f"k{n}", record) for n, record in enumerate(GRID_RECORDS)]
+    for where in grid_filters():
+        matcher = compile_where(where)
+        assert [matcher(key, value) for key, value in items] == [
+            naive_match(key, value, where) for key, value in items
+        ], where
 
 
 @BOUNDED

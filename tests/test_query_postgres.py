@@ -24,8 +24,10 @@ from asyncjsondb.query import Query
 from tests.conftest import POSTGRES_URL, require_postgres
 from tests.query_strategies import (
     BOUNDED,
+    GRID_RECORDS,
     filter_lists,
     filters,
+    grid_filters,
     record_lists,
     sort_fields,
     sortable_records,
@@ -122,6 +124,14 @@ def test_sql_queries_give_the_keys_and_order_of_the_python_form(
     server.load(items)
     query = Query.parse(where, sort=sort)
     assert server.keys(query) == python_keys(query, items)
+
+
+def test_every_operator_on_every_kind_of_value_gives_the_python_keys(server: Server) -> None:
+    items = [(f"k{n}", record) for n, record in enumerate(GRID_RECORDS)]
+    server.load(items)
+    for where in grid_filters():
+        query = Query.parse(where)
+        assert server.keys(query) == python_keys(query, items), where
 
 
 def test_values_travel_as_parameters_and_paths_as_quoted_literals(server: Server) -> None:
