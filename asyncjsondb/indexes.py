@@ -81,14 +81,15 @@ class PathIndex:
         self.numbers: SortedList = SortedList()  # distinct numbers held, whole or as elements
         self.strings: SortedList = SortedList()
         self.lists = 0  # records whose field is a list: their order is not the index's
+        self._get = path.getter()
 
     # --- keeping it current ----------------------------------------------------------------
 
     def apply(self, key: str, old: Any, new: Any) -> None:
         """Follow one write; a unique violation raises before anything changes."""
-        path = self.path
-        before = path.resolve(key, old) if old is not MISSING else MISSING
-        after = path.resolve(key, new) if new is not MISSING else MISSING
+        get = self._get
+        before = get(key, old) if old is not MISSING else MISSING
+        after = get(key, new) if new is not MISSING else MISSING
         if before is after:
             return
         token = freeze(after) if after is not MISSING else MISSING
@@ -233,7 +234,17 @@ class IndexSet:
 
     def apply(self, key: str, old: Any, new: Any) -> None:
         """Follow one write in every index, or in none when a unique one refuses it."""
-        self.apply_many([(key, old, new)])
+        applied: list[PathIndex] = []
+        try:
+            for index in self.indexes.values():
+                index.apply(key, old, new)
+                applied.append(index)
+        except DuplicateKeyError:
+            for index in applied:
+                index.apply(key, new, old)
+            raise
+        if applied:
+            self.order.apply(key, old, new)
 
     def apply_many(self, changes: Iterable[Change]) -> None:
         """Follow writes in order; when one is refused, undo the others and raise."""
