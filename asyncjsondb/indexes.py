@@ -21,6 +21,7 @@ from .paths import MISSING, Path, parse_path
 
 Change: TypeAlias = "tuple[str, Any, Any]"  # key, old value, new value (MISSING when absent)
 _Posting: TypeAlias = "str | dict[str, None]"  # one key, or an insertion-ordered set of keys
+_LAST = sys.maxsize
 
 
 class KeyOrder:
@@ -39,21 +40,30 @@ class KeyOrder:
 
     def arrange(self, keys: Iterable[str]) -> list[str]:
         """``keys`` in insertion order (linear time when they already are)."""
-        return sorted(keys, key=self.seq.__getitem__)
+        seq = self.seq
+        return sorted(keys, key=lambda key: seq.get(key, _LAST))
 
 
-def _add(postings: dict[Any, _Posting], token: Any, key: str) -> None:
+def _add(postings: dict[Any, _Posting], token: Any, key: str, seq: dict[str, int]) -> bool:
+    """File ``key`` under ``token``; False when that leaves the keys out of insertion order."""
     held = postings.get(token)
     if held is None:
         postings[token] = key
-    elif type(held) is str:
+        return True
+    place = seq.get(key, _LAST)  # a key not numbered yet is being inserted: it comes last
+    if type(held) is str:
         if held != key:
-            postings[token] = {held: None, key: None}
-    else:
-        held[key] = None  # type: ignore[index]
+            first = place < seq.get(held, _LAST)
+            postings[token] = {key: None, held: None} if first else {held: None, key: None}
+        return True
+    if key in held:
+        return True
+    in_order = seq.get(next(reversed(held)), _LAST) <= place
+    held[key] = None  # type: ignore[index]
+    return in_order
 
 
-def _remove(postings: dict[Any, _Posting], token: Any, key: str) -> None:
+def _remove(postings: dict[Any, _Posting], token: Any, key: str, seq: dict[str, int]) -> bool:
     held = postings.get(token)
     if held == key:
         del postings[token]
@@ -61,6 +71,7 @@ def _remove(postings: dict[Any, _Posting], token: Any, key: str) -> None:
         held.pop(key, None)
         if len(held) == 1:
             postings[token] = next(iter(held))
+    return True
 
 
 def _keys(held: _Posting | None) -> Iterable[str]:
@@ -81,6 +92,7 @@ class PathIndex:
         self.numbers: SortedList = SortedList()  # distinct numbers held, whole or as elements
         self.strings: SortedList = SortedList()
         self.lists = 0  # records whose field is a list: their order is not the index's
+        self.unordered: set[Any] = set()  # tokens whose keys are out of insertion order
         self._get = path.getter()
 
     # --- keeping it current ----------------------------------------------------------------
@@ -113,12 +125,14 @@ class PathIndex:
     def _file(self, key: str, value: Any, *, adding: bool) -> None:
         token = freeze(value)
         change = _add if adding else _remove
-        change(self.whole, token, key)
+        seq = self.order.seq
+        if not change(self.whole, token, key, seq):
+            self.unordered.add(token)
         self._sort(token, adding)
         if type(value) is list:
             self.lists += 1 if adding else -1
             for element in {freeze(item) for item in value}:
-                change(self.elements, element, key)
+                change(self.elements, element, key, seq)
                 self._sort(element, adding)
 
     def _sort(self, token: Any, adding: bool) -> None:
@@ -143,11 +157,12 @@ class PathIndex:
 
     def equal(self, values: Iterable[Any]) -> list[str]:
         """Keys whose field equals or (as a list) holds one of ``values``, in insertion order."""
+        tokens = list(dict.fromkeys(freeze(value) for value in values))
+        if len(tokens) == 1:
+            return list(self._holders(tokens[0]))
         found: dict[str, None] = {}
-        for value in values:
-            token = freeze(value)
-            found.update(dict.fromkeys(_keys(self.whole.get(token))))
-            found.update(dict.fromkeys(_keys(self.elements.get(token))))
+        for token in tokens:
+            found.update(dict.fromkeys(self._holders(token)))
         return self.order.arrange(found)
 
     def walk(
@@ -169,8 +184,18 @@ class PathIndex:
             reverse=descending,
         )
         for token in tokens:
-            held = list(_keys(self.whole.get(token))) + list(_keys(self.elements.get(token)))
-            yield from held if len(held) == 1 else self.order.arrange(dict.fromkeys(held))
+            yield from self._holders(token)
+
+    def _holders(self, token: Any) -> Iterable[str]:
+        """The keys holding ``token``, whole or in a list, in insertion order."""
+        if token in self.elements:
+            both = [*_keys(self.whole.get(token)), *_keys(self.elements[token])]
+            return self.order.arrange(dict.fromkeys(both))
+        held = self.whole.get(token)
+        if type(held) is dict and token in self.unordered:
+            self.whole[token] = held = dict.fromkeys(self.order.arrange(held))
+            self.unordered.discard(token)
+        return _keys(held)
 
     def between(self, lower: tuple[Any, bool] | None, upper: tuple[Any, bool] | None) -> list[str]:
         """``walk``'s keys, once each, in insertion order."""
@@ -260,13 +285,13 @@ class IndexSet:
                 places.append((key, self.order.seq.get(key)))
                 self.order.apply(key, old, new)
         except DuplicateKeyError:
-            for index, (key, old, new) in reversed(done):
-                index.apply(key, new, old)
-            for key, place in reversed(places):
+            for key, place in reversed(places):  # places first: the indexes file keys by them
                 if place is None:
                     self.order.seq.pop(key, None)
                 else:
                     self.order.seq[key] = place
+            for index, (key, old, new) in reversed(done):
+                index.apply(key, new, old)
             raise
 
     def memory(self) -> int:

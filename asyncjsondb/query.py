@@ -16,10 +16,12 @@ There is no regex operator: a pattern is a denial-of-service door on a shared se
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from types import CodeType
 from typing import Any, Final, TypeAlias
 
 from .errors import InvalidQueryError
@@ -197,9 +199,16 @@ def compile_where(where: object) -> Matcher:
     body = writer.node(node)
     source = f"def match(k, v):\n    return type(v) is dict and {body}\n"
     namespace = writer.constants
-    exec(compile(source, "<asyncjsondb filter>", "exec"), namespace)  # noqa: S102
+    exec(_compiled(source), namespace)  # noqa: S102
     matcher: Matcher = namespace["match"]
     return matcher
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(source: str) -> CodeType:
+    # The source depends on the filter's shape only, not its operands: a lookup repeated with
+    # other values compiles once.
+    return compile(source, "<asyncjsondb filter>", "exec")
 
 
 class _SourceWriter:
