@@ -163,6 +163,12 @@ def test_filters_given_as_text_are_json_of_at_most_4_kb() -> None:
         parse_where_text("[" * 20 + "]" * 20)
 
 
+def test_filters_of_one_shape_keep_their_own_operands() -> None:
+    one, two = compile_where({"a": 1, "b": "x"}), compile_where({"a": 2, "b": "y"})
+    assert (one("k", {"a": 1, "b": "x"}), one("k", {"a": 2, "b": "y"})) == (True, False)
+    assert (two("k", {"a": 1, "b": "x"}), two("k", {"a": 2, "b": "y"})) == (False, True)
+
+
 def test_query_errors_cross_process_boundaries() -> None:
     error = InvalidQueryError("unknown operator '$x'", location="where['$x']")
     copy = pickle.loads(pickle.dumps(error))
