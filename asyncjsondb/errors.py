@@ -7,6 +7,8 @@ Every failure a caller can see is a ``DatabaseError``; catch a subclass to handl
     ├── InvalidKeyError        a key that is not a ``str``
     ├── InvalidValueError      a value that standard JSON cannot hold (NaN, sets, objects, ...)
     ├── InvalidOperationError  an operation that does not fit the stored value (update a list, ...)
+    ├── InvalidQueryError      a filter, sort or projection that is not in the query language
+    ├── DuplicateKeyError      a write or index that would repeat a value a unique index holds once
     ├── CorruptFileError       a data, journal or backup file that does not parse or verify
     ├── BackupError            a backup folder that is missing or incomplete
     ├── ConfigurationError     an unknown or out-of-range option
@@ -143,3 +145,27 @@ class StorageError(DatabaseError, OSError):
 
     def __str__(self) -> str:
         return str(self.args[1])
+
+
+class InvalidQueryError(DatabaseError, ValueError):
+    """A filter, sort or projection outside the query language; ``location`` says where in it."""
+
+    def __init__(self, problem: str, *, location: str = "") -> None:
+        self.problem = problem
+        self.location = location
+        at = f" at {location}" if location else ""
+        super().__init__(f"invalid query{at}: {problem}")
+
+
+class DuplicateKeyError(DatabaseError, ValueError):
+    """A value that a unique index already holds for another key; nothing was written."""
+
+    def __init__(self, path: str, value: object, *, key: str, other_key: str) -> None:
+        self.path = path
+        self.value = value
+        self.key = key
+        self.other_key = other_key
+        super().__init__(
+            f"unique index on {path!r}: {key!r} would repeat the value {value!r} "
+            f"already held by {other_key!r}"
+        )

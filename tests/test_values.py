@@ -168,7 +168,7 @@ def test_every_error_is_a_database_error() -> None:
     from asyncjsondb import errors
 
     classes = [getattr(errors, n) for n in dir(errors) if n.endswith("Error")]
-    assert len(classes) == 12
+    assert len(classes) == 14
     assert all(issubclass(cls, DatabaseError) for cls in classes)
     assert asyncjsondb.__all__ == sorted(asyncjsondb.__all__)
     assert all(hasattr(asyncjsondb, name) for name in asyncjsondb.__all__)
