@@ -47,7 +47,7 @@ def test_the_license_file_is_mit_and_shipped() -> None:
 
 
 def test_extras_bring_only_what_their_users_need() -> None:
-    assert names(PROJECT["dependencies"]) == {"filelock", "click"}
+    assert names(PROJECT["dependencies"]) == {"filelock", "click", "sortedcontainers"}
     assert names(EXTRAS["fastapi"]) == {"fastapi"}  # uvicorn is the user's choice of server
     assert names(EXTRAS["django"]) == {"django"}  # Django brings asgiref; rich is optional
     assert names(EXTRAS["cli"]) == {"rich"}
