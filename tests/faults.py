@@ -43,17 +43,24 @@ class SyscallFaults:
 
     ``action="fail"`` raises ``OSError(error)`` instead of making the call (once: later calls
     succeed, as a transient disk error would); ``action="kill"`` SIGKILLs the process before the
-    call, as a power cut or ``kill -9`` would. An unlocking ``flock`` is named
+    call, as a power cut or ``kill -9`` would. ``matching(name, args)``, if given, picks
+    further calls to hit (every one it accepts). An unlocking ``flock`` is named
     ``fcntl.flock-unlock``. With ``at=None`` it only counts. ``calls`` lists the
     names called, in order; ``fired`` is the name of the call that was hit, if any.
     """
 
     def __init__(
-        self, at: int | None = None, *, action: str = "fail", error: int = errno.EIO
+        self,
+        at: int | None = None,
+        *,
+        action: str = "fail",
+        error: int = errno.EIO,
+        matching: Callable[[str, tuple[Any, ...]], bool] | None = None,
     ) -> None:
         if action not in ("fail", "kill"):
             raise ValueError(f"action must be 'fail' or 'kill', not {action!r}")
         self.at = at
+        self.matching = matching
         self.action = action
         self.error = error
         self.calls: list[str] = []
@@ -70,9 +77,11 @@ class SyscallFaults:
                 label += "-unlock"
             with self._lock:
                 self.calls.append(label)
-                hit = self.at is not None and len(self.calls) == self.at
+                hit = (self.at is not None and len(self.calls) == self.at) or (
+                    self.matching is not None and self.matching(label, args)
+                )
                 if hit:
-                    self.fired = label
+                    self.fired = self.fired or label
             if hit:
                 if self.action == "kill":
                     os.kill(os.getpid(), signal.SIGKILL)
