@@ -121,3 +121,51 @@ def open_descriptors() -> set[str]:
         except FileNotFoundError:  # the descriptor listdir itself used
             continue
     return found
+
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+class ReadOnlyMedia:
+    """While entered, the file system refuses every change, as a read-only mount does (EROFS).
+
+    Root ignores permission bits and the tests cannot mount, so read-only media are injected:
+    opening for writing, creating, renaming, removing and truncating fail, and ``os.access``
+    reports no write access.
+    """
+
+    def __init__(self) -> None:
+        self._saved: list[tuple[str, Callable[..., Any]]] = []
+
+    @staticmethod
+    def _refuse(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    def __enter__(self) -> ReadOnlyMedia:
+        real_open, real_access = os.open, os.access
+
+        def open_for_reading(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+            if flags & _WRITE_FLAGS:
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+            return real_open(path, flags, *args, **kwargs)
+
+        def access(path: Any, mode: int, *args: Any, **kwargs: Any) -> bool:
+            return not mode & os.W_OK and real_access(path, mode, *args, **kwargs)
+
+        replacements: dict[str, Callable[..., Any]] = {"open": open_for_reading, "access": access}
+        for name in ("mkdir", "replace", "rename", "unlink", "rmdir", "ftruncate"):
+            replacements[name] = self._refuse
+        for name, replacement in replacements.items():
+            self._saved.append((name, getattr(os, name)))
+            setattr(os, name, replacement)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        for name, real in reversed(self._saved):
+            setattr(os, name, real)
+        self._saved.clear()

@@ -73,3 +73,23 @@ async def test_an_integer_beyond_64_bits_is_exact_or_refused(tmp_path: Path) -> 
             assert Path(exc.path).name == "c.json" and exc.position is not None
         else:
             assert value == 18446744073709551616 and isinstance(value, int)
+
+
+async def test_a_hole_mid_journal_after_power_loss_is_reported_not_cut(tmp_path: Path) -> None:
+    """With durability="flush" a power cut can leave zeros where a page never reached the disk;
+    records after the hole were acknowledged, so the hole is reported, never cut off."""
+    async with AsyncJSONDB(tmp_path, durability="flush") as db:
+        c = await db.get_collection("c")
+        await c.set("folded", 0)
+        await db.compact()
+        for key in ("w", "x", "y", "z"):
+            await c.set(key, 1)
+        journal = (tmp_path / "c.journal").read_bytes()
+    starts = [0] + [i + 1 for i, byte in enumerate(journal) if byte == ord("\n")]
+    holed = journal[: starts[1]] + bytes(starts[2] - starts[1]) + journal[starts[2] :]
+    (tmp_path / "c.journal").write_bytes(holed)
+    async with AsyncJSONDB(tmp_path) as db:
+        with pytest.raises(CorruptFileError) as caught:
+            await db.get_collection("c")
+    assert Path(caught.value.path).name == "c.journal" and caught.value.position == starts[1]
+    assert (tmp_path / "c.journal").read_bytes() == holed
