@@ -39,7 +39,7 @@ def read_view_afresh(path: str) -> View:
 
     async def read() -> View:
         # A lock still held by the attacked process shows as a LockTimeoutError, soon.
-        async with AsyncJSONDB(path, cache_ttl=0, lock_timeout=0.5) as db:
+        async with AsyncJSONDB(path, cache_ttl=0, lock_timeout=0.2) as db:
             return await read_view(db)
 
     return asyncio.run(read())

@@ -9,6 +9,7 @@ changed nothing at all: a caller retrying it must not apply it twice.
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -23,6 +24,7 @@ from tests.attack_scenarios import (
     BEFORE,
     Attack,
     backup_outcome,
+    environment_long,
     read_view,
     read_view_afresh,
 )
@@ -96,14 +98,20 @@ def fresh() -> Iterator[ProcessPoolExecutor]:
         yield pool
 
 
+# Every call fails with EIO in CI; ASYNCJSONDB_ATTACK_LONG=1 also tries ENOSPC and EPERM
+# (not EACCES: a lock refused with EACCES is one held elsewhere, and is waited for).
+ERRORS = [errno.EIO] + ([errno.ENOSPC, errno.EPERM] if environment_long() else [])
+
+
+@pytest.mark.parametrize("error_number", ERRORS, ids=errno.errorcode.get)
 @pytest.mark.parametrize(("attack", "n"), cases(KNOWN))
 async def test_a_failed_call_leaves_the_state_before_or_after(
-    attack: Attack, n: int, tmp_path: Path, fresh: ProcessPoolExecutor
+    attack: Attack, n: int, error_number: int, tmp_path: Path, fresh: ProcessPoolExecutor
 ) -> None:
     path = tmp_path / "db"
     db = await attack.prepare(path)
     error: BaseException | None = None
-    with SyscallFaults(n) as faults:
+    with SyscallFaults(n, error=error_number) as faults:
         try:
             await attack.run(db, path)
         except Exception as exc:  # judged below: only a DatabaseError may come out
