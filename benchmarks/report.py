@@ -25,6 +25,8 @@ REFERENCES = {
     "find age>50": "dict (limit)",
     "open + first get": "orjson.loads",
     "open after journal": "asyncjsondb compacted",
+    "read after write, 2 procs": "aiosqlite FULL",
+    "read after write, 2 objects": "aiosqlite FULL",
 }
 INCREMENTS_REFERENCE = "aiosqlite FULL"  # for "<n> procs x <m> incr"
 

@@ -40,7 +40,9 @@ async def _set_timed(store: Writer, index: int, value: Record) -> float:
     return time.perf_counter() - started
 
 
-async def _latencies(store: Writer, indexes: Iterator[int], value: Record, count: int) -> list[float]:
+async def _latencies(
+    store: Writer, indexes: Iterator[int], value: Record, count: int
+) -> list[float]:
     return [await _set_timed(store, next(indexes), value) for _ in range(count)]
 
 

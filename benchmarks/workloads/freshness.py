@@ -154,9 +154,7 @@ async def run(scale: Scale, folder: Path, only: Collection[str] | None = None) -
             if only is not None and system not in only:
                 continue
             where = folder / f"freshness-{number}"
-            schema = (
-                shared_schema(where) if system in POSTGRES_STORES else contextlib.nullcontext()
-            )
+            schema = shared_schema(where) if system in POSTGRES_STORES else contextlib.nullcontext()
             try:
                 async with schema:
                     await _prepare(system, where)

@@ -7,6 +7,7 @@ Each timed open is a new store object on files closed by someone else; its close
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import importlib
 import shutil
@@ -113,6 +114,12 @@ async def run_open(
     finally:
         for where in folders:
             shutil.rmtree(where, ignore_errors=True)
+
+
+async def run_open_large(scale: Scale, folder: Path) -> list[Row]:
+    """The same open at ``scale.large`` records, against aiosqlite and the parsers only."""
+    systems = [OURS, functools.partial(SQLiteStore, "FULL", name="aiosqlite")]
+    return await run_open(dataclasses.replace(scale, big=scale.large), folder, systems)
 
 
 async def run_journal_open(scale: Scale, folder: Path) -> list[Row]:
