@@ -78,12 +78,13 @@ async def test_every_new_workload_runs_and_reports(tmp_path: Path) -> None:
         memory = _rows_of(rows, workload)
         assert memory[footprint.FILE].value and memory["asyncjsondb"].value
         assert all(row.size == 300 for row in memory.values())
-    assert {"asyncjsondb", "json.loads", "orjson.loads"} <= set(_rows_of(rows, "open + first get"))
+    parsers = {"json.loads", "orjson.loads", "json.loads (gc paused)", "orjson.loads (gc paused)"}
+    assert {"asyncjsondb", "aiosqlite", *parsers} <= set(_rows_of(rows, "open + first get"))
 
     checks = report.verdicts(at_scale.evaluate(rows))
     for check in ("read after write, 2 procs", "worst set while 300", "loop stall of items"):
         assert check in checks
-    assert "RSS peak during import, 300" in checks and "<= 1.2x json.loads" in checks
+    assert "RSS peak during import, 300" in checks and "x json.loads, gc paused" in checks
     assert "max ms" in report.measurements(rows)
     assert list(tmp_path.iterdir()) == []  # every workload removed its files
 
