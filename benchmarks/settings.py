@@ -55,5 +55,5 @@ QUICK = Scale(
     large=100_000,
     stale_reads=50,
     import_batches=20,
-    import_batch=5_000,
+    import_batch=2_500,
 )
