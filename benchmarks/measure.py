@@ -17,7 +17,9 @@ class Row:
     """One system's result on one workload: ``ops`` operations took ``seconds``.
 
     ``value`` holds a workload's own number when it has one (the final counter of the
-    multi-process increments, the resident bytes of the memory probe).
+    multi-process increments, the resident bytes of the memory probe, the stale reads).
+    ``spread`` holds the p50, p99 and max seconds of single waits where the worst one matters
+    (a write's latency, the event loop's lateness).
     """
 
     workload: str
@@ -27,10 +29,23 @@ class Row:
     seconds: float
     value: float | None = None
     note: str = ""
+    spread: tuple[float, float, float] | None = None
 
     @property
     def rate(self) -> float:
         return self.ops / self.seconds if self.seconds > 0 else math.nan
+
+
+def spread(samples: list[float]) -> tuple[float, float, float]:
+    """p50, p99 and max of ``samples`` (nearest rank); zeros when there are none."""
+    if not samples:
+        return 0.0, 0.0, 0.0
+    ordered = sorted(samples)
+
+    def rank(fraction: float) -> float:
+        return ordered[min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1)]
+
+    return rank(0.5), rank(0.99), ordered[-1]
 
 
 def median_round(rounds: list[tuple[int, float]]) -> tuple[int, float]:

@@ -1,6 +1,7 @@
 """Run the benchmarks: ``python -m benchmarks.run [--quick] [--million] [--only NAME,...]``.
 
-Every workload runs in this process, except the multi-process increments and the memory probe.
+Every workload runs in this process, except the multi-process ones (increments, the writer of
+the stale reads) and the memory probes.
 Data goes to a temporary folder (under ``--dir`` if given), removed at the end; AsyncJSONDB on
 PostgreSQL, when a server answers, to fresh schemas dropped at the end.
 """
@@ -18,11 +19,21 @@ from pathlib import Path
 if not __package__:  # run as a script, python benchmarks/run.py: make the package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import report, targets  # noqa: E402
+from benchmarks import at_scale, report, targets  # noqa: E402
 from benchmarks.measure import Row  # noqa: E402
 from benchmarks.peers import postgres_peer  # noqa: E402
 from benchmarks.settings import FULL, QUICK, Scale  # noqa: E402
-from benchmarks.workloads import memory, opening, processes, reads, writes  # noqa: E402
+from benchmarks.workloads import (  # noqa: E402
+    compaction,
+    footprint,
+    freshness,
+    memory,
+    opening,
+    processes,
+    reads,
+    stalls,
+    writes,
+)
 
 Workload = Callable[[Scale, Path], Awaitable[list[Row]]]
 
@@ -36,8 +47,15 @@ WORKLOADS: dict[str, Workload] = {
     "journal-open": opening.run_journal_open,
     "increments": processes.run,
     "memory": memory.run,
-    "million": writes.run_million,  # only with --million or --only million
+    "freshness": freshness.run,
+    # only with --million or --only: the measurements at scale.large records (1M; 100k --quick)
+    "million": writes.run_million,
+    "compaction": compaction.run,
+    "stalls": stalls.run,
+    "footprint": footprint.run,
+    "open-large": opening.run_open_large,
 }
+AT_SCALE = ("million", "compaction", "stalls", "footprint", "open-large")
 
 
 def _log(message: str) -> None:
@@ -96,7 +114,9 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--million",
         action="store_true",
-        help="also the write rate at 0 / 100k / 1M records (several minutes)",
+        help="also the measurements at a million records (100k with --quick): the write rate at "
+        "0 / 100k / 1M, write latency during compaction, event-loop stalls, memory, open "
+        "(about 10 minutes more)",
     )
     parser.add_argument(
         "--only",
@@ -128,9 +148,9 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     scale, scale_name = (QUICK, "--quick") if arguments.quick else (FULL, "full")
-    names = arguments.only or [name for name in WORKLOADS if name != "million"]
-    if arguments.million and "million" not in names:
-        names.append("million")
+    names = arguments.only or [name for name in WORKLOADS if name not in AT_SCALE]
+    if arguments.million:
+        names += [name for name in AT_SCALE if name not in names]
     started = time.perf_counter()
     wanted = None if arguments.no_postgres else arguments.postgres_url
     server, note = asyncio.run(postgres_server(wanted))
@@ -147,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if side_by_side:
         print(side_by_side)
         print()
-    print(report.verdicts(targets.evaluate(rows)))
+    print(report.verdicts(targets.evaluate(rows) + at_scale.evaluate(rows)))
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -1,4 +1,4 @@
-"""How big each workload is: the full run (the issue's sizes), ``--quick`` and ``--million``."""
+"""How big each workload is: the full run (the issues' sizes), ``--quick`` and ``--million``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ class Scale:
     processes: int
     increments: int  # per process
     million_sizes: tuple[int, ...] = (0, 100_000, 1_000_000)
+    large: int = 1_000_000  # records for the at-scale workloads: compaction, stalls, memory, open
+    stale_reads: int = 200  # write-then-read round trips of the freshness workload
+    import_batches: int = 20  # set_many calls of the bulk import
+    import_batch: int = 50_000  # records per set_many
 
 
 FULL = Scale(
@@ -48,4 +52,8 @@ QUICK = Scale(
     processes=2,
     increments=20,
     million_sizes=(0, 20_000),
+    large=100_000,
+    stale_reads=50,
+    import_batches=20,
+    import_batch=2_500,
 )

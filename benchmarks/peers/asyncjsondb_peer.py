@@ -35,6 +35,11 @@ class AsyncJSONDBStore:
         assert self._collection is not None, "open() first"
         return self._collection
 
+    @property
+    def database(self) -> AsyncJSONDB:
+        assert self._db is not None, "open() first"
+        return self._db
+
     def location(self, folder: Path) -> str | Path:
         """What ``AsyncJSONDB`` opens for ``folder``: the folder itself (a URL on a server)."""
         return folder

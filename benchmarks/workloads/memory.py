@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..measure import Row
 from ..peers import filled
@@ -24,23 +25,29 @@ from ..settings import Scale
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def probe(system: str, path: Path) -> int:
-    """Bytes of resident memory that loading ``path`` with ``system`` added, in a new process."""
+def child_output(module: str, *arguments: str) -> dict[str, Any]:
+    """The JSON that ``python -m module arguments...`` prints, run in a new process."""
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT), *filter(None, [environment.get("PYTHONPATH")])]
     )
     completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks.workloads.memory_probe", system, str(path)],
+        [sys.executable, "-m", module, *arguments],
         capture_output=True,
         text=True,
         env=environment,
-        timeout=300,
+        timeout=900,
         check=False,
     )
     if completed.returncode != 0:
-        raise RuntimeError(f"memory probe of {system} failed:\n{completed.stderr}")
-    return int(json.loads(completed.stdout)["added"])
+        raise RuntimeError(f"{module} {' '.join(arguments)} failed:\n{completed.stderr}")
+    output: dict[str, Any] = json.loads(completed.stdout)
+    return output
+
+
+def probe(system: str, path: Path) -> int:
+    """Bytes of resident memory that loading ``path`` with ``system`` added, in a new process."""
+    return int(child_output("benchmarks.workloads.memory_probe", system, str(path))["added"])
 
 
 async def run(scale: Scale, folder: Path) -> list[Row]:

@@ -7,7 +7,9 @@ Each timed open is a new store object on files closed by someone else; its close
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
+import gc
 import importlib
 import shutil
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,6 +38,7 @@ OPENERS: list[StoreFactory] = [
 ]
 # JSON libraries to parse the same file with, when installed.
 PARSERS = ("orjson", "json", "ujson", "simdjson", "msgspec.json")
+PAUSED = "(gc paused)"
 
 
 def json_parsers() -> dict[str, Callable[[bytes], Any]]:
@@ -92,10 +95,13 @@ async def _trials(
 
 
 async def run_open(
-    scale: Scale, folder: Path, systems: Sequence[StoreFactory] | None = None
+    scale: Scale,
+    folder: Path,
+    systems: Sequence[StoreFactory] | None = None,
+    paused: Sequence[str] = (),
 ) -> list[Row]:
     """``systems`` (default ``OPENERS``; the first must be an ``AsyncJSONDBStore``) and the
-    JSON parsers on its file."""
+    JSON parsers on its file; the ``paused`` parsers also with the garbage collector paused."""
     size, index = scale.big, scale.big // 2
     trials: list[tuple[str, Trial, str]] = []
     folders = []
@@ -108,11 +114,38 @@ async def run_open(
     note = f"read + parse the {ours.stat().st_size / 1e6:.1f} MB file"
     for name, loads in json_parsers().items():
         trials.append((f"{name}.loads", functools.partial(_parse_once, loads, ours), note))
+        if f"{name}.loads" in paused:
+            parse = functools.partial(_parse_once, gc_paused(loads), ours)
+            trials.append((f"{name}.loads {PAUSED}", parse, note + ", no gc passes"))
     try:
         return await _trials("open + first get", size, trials, scale)
     finally:
         for where in folders:
             shutil.rmtree(where, ignore_errors=True)
+
+
+def gc_paused(loads: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    """``loads`` with the cyclic garbage collector paused meanwhile: over a million records its
+    passes over the fresh objects cost several times the parse itself."""
+
+    def parse(data: bytes) -> Any:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return loads(data)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return parse
+
+
+async def run_open_large(scale: Scale, folder: Path) -> list[Row]:
+    """The same open at ``scale.large`` records, against aiosqlite and the parsers, these also
+    with the garbage collector paused (an engine may pause it too: the floor of an open)."""
+    systems = [OURS, functools.partial(SQLiteStore, "FULL", name="aiosqlite")]
+    large = dataclasses.replace(scale, big=scale.large)
+    return await run_open(large, folder, systems, paused=("orjson.loads", "json.loads"))
 
 
 async def run_journal_open(scale: Scale, folder: Path) -> list[Row]:

@@ -1,0 +1,193 @@
+"""The longest event-loop stall of each API call on a large collection.
+
+A ticker task sleeps 1 ms at a time and records how late it wakes; while one call runs, its
+worst lateness is how long every other request of the worker would have waited. The calls run
+one after another on ``scale.large`` records: first the open of the closed files (a new
+database object and its first ``get``), then get, set, count, keys, values, items, find,
+backup and compact. aiosqlite FULL runs the same calls (rows decoded with orjson on the loop,
+``find`` filtered in SQL, backup through its backup API, compact as ``VACUUM``); the idle
+loop's own lateness is the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import gc
+import shutil
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import orjson
+
+from asyncjsondb import AsyncJSONDB
+
+from ..measure import Row, spread
+from ..peers import filled
+from ..peers.asyncjsondb_peer import COLLECTION, AsyncJSONDBStore
+from ..peers.sqlite_peer import SQLiteStore
+from ..records import dataset, key
+from ..settings import Scale
+
+WORKLOAD = "loop stall per call"
+TICK = 0.001
+AGE = 50
+Call = Callable[[], Awaitable[object]]
+
+
+class Ticker:
+    """Sleeps ``TICK`` at a time and keeps (when it was due, how late it woke)."""
+
+    def __init__(self) -> None:
+        self.wakes: list[tuple[float, float]] = []
+
+    async def run(self) -> None:
+        while True:
+            due = time.perf_counter() + TICK
+            await asyncio.sleep(TICK)
+            self.wakes.append((due, time.perf_counter() - due))
+
+    async def lateness(self, call: Call) -> tuple[float, list[float]]:
+        """Seconds ``call()`` took, and for each wake that was waited for meanwhile, how long
+        it waited after the call started (a wake due just before the call waits through it)."""
+        await asyncio.sleep(5 * TICK)
+        started = time.perf_counter()
+        await call()
+        ended = time.perf_counter()
+        await asyncio.sleep(3 * TICK)  # the wake that was due when the call ended
+        waits = [
+            due + late - max(due, started)
+            for due, late in self.wakes
+            if due + late > started and due <= ended
+        ]
+        return ended - started, waits
+
+
+@contextlib.asynccontextmanager
+async def ticking() -> AsyncIterator[Ticker]:
+    ticker = Ticker()
+    task = asyncio.create_task(ticker.run())
+    try:
+        yield ticker
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _measure(ticker: Ticker, system: str, size: int, calls: dict[str, Call]) -> list[Row]:
+    rows = []
+    for name, call in calls.items():
+        seconds, late = await ticker.lateness(call)
+        worst = max(late, default=0.0)
+        note = f"longest stall {worst * 1000:,.1f} ms"
+        rows.append(Row(WORKLOAD, size, f"{system} {name}", 1, seconds, worst, note, spread(late)))
+    return rows
+
+
+async def _asyncjsondb(ticker: Ticker, folder: Path, size: int) -> list[Row]:
+    database = AsyncJSONDB(folder)
+    opened: dict[str, Any] = {}
+
+    async def open_and_get() -> None:
+        opened["collection"] = collection = await database.get_collection(COLLECTION)
+        await collection.get(key(size // 2))
+
+    try:
+        rows = await _measure(ticker, "asyncjsondb", size, {"open": open_and_get})
+        collection = opened["collection"]
+        calls: dict[str, Call] = {
+            "get": functools.partial(collection.get, key(size // 3)),
+            "set": functools.partial(collection.set, key(size), dataset(size)[0]),
+            "count": collection.count,
+            "keys": collection.keys,
+            "values": collection.values,
+            "items": collection.items,
+            "find": functools.partial(collection.find, lambda value: value["age"] > AGE),
+            "backup": functools.partial(database.backup, folder.parent / "stalls-backup"),
+            "compact": database.compact,
+        }
+        return rows + await _measure(ticker, "asyncjsondb", size, calls)
+    finally:
+        await database.close()
+
+
+async def _aiosqlite(ticker: Ticker, folder: Path, size: int) -> list[Row]:
+    path = folder / "bench.sqlite"
+    connections: list[aiosqlite.Connection] = []
+
+    async def fetch(sql: str, *parameters: object) -> list[Any]:
+        return list(await connections[0].execute_fetchall(sql, parameters))
+
+    async def open_and_get() -> None:
+        connections.append(await aiosqlite.connect(path, isolation_level=None))
+        await connections[0].execute("PRAGMA synchronous = FULL")
+        await get(size // 2)
+
+    async def get(index: int) -> Any:
+        rows = await fetch("SELECT v FROM kv WHERE k = ?", key(index))
+        return orjson.loads(rows[0][0])
+
+    async def values(sql: str = "SELECT v FROM kv", *parameters: object) -> list[Any]:
+        return [orjson.loads(row[0]) for row in await fetch(sql, *parameters)]
+
+    async def items() -> list[tuple[str, Any]]:
+        return [(row[0], orjson.loads(row[1])) for row in await fetch("SELECT k, v FROM kv")]
+
+    async def backup() -> None:
+        target = await aiosqlite.connect(folder.parent / "stalls-backup.sqlite")
+        try:
+            await connections[0].backup(target)
+        finally:
+            await target.close()
+
+    record = orjson.dumps(dataset(size)[0]).decode()
+    calls: dict[str, Call] = {
+        "get": functools.partial(get, size // 3),
+        "set": functools.partial(
+            fetch, "INSERT OR REPLACE INTO kv VALUES (?, ?)", key(size), record
+        ),
+        "count": functools.partial(fetch, "SELECT count(*) FROM kv"),
+        "keys": functools.partial(fetch, "SELECT k FROM kv"),
+        "values": values,
+        "items": items,
+        "find": functools.partial(
+            values, "SELECT v FROM kv WHERE json_extract(v, '$.age') > ?", AGE
+        ),
+        "backup": backup,
+        "compact": functools.partial(fetch, "VACUUM"),
+    }
+    try:
+        rows = await _measure(ticker, "aiosqlite", size, {"open": open_and_get})
+        return rows + await _measure(ticker, "aiosqlite", size, calls)
+    finally:
+        for connection in connections:
+            await connection.close()
+
+
+async def run(scale: Scale, folder: Path) -> list[Row]:
+    size = scale.large
+    ours, theirs = folder / "stalls-asyncjsondb", folder / "stalls-aiosqlite"
+    await filled(functools.partial(AsyncJSONDBStore, "asyncjsondb"), ours, dataset(size))
+    await filled(functools.partial(SQLiteStore, "FULL"), theirs, dataset(size))
+    gc.collect()
+    gc.freeze()  # the benchmark's own records stay out of the collector's scans
+    try:
+        async with ticking() as ticker:
+            idle = await _measure(
+                ticker, "idle loop", size, {"(limit)": functools.partial(asyncio.sleep, 0.2)}
+            )
+            rows = await _asyncjsondb(ticker, ours, size)
+            rows += await _aiosqlite(ticker, theirs, size)
+    finally:
+        gc.unfreeze()
+        for where in (ours, theirs, folder / "stalls-backup", folder / "stalls-backup.sqlite"):
+            if where.is_dir():
+                shutil.rmtree(where, ignore_errors=True)
+            else:
+                where.unlink(missing_ok=True)
+    return idle + rows

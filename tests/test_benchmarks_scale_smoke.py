@@ -1,0 +1,100 @@
+"""The at-scale benchmark workloads still run: each at a tiny scale, no timing checks.
+
+The real run is ``python -m benchmarks.run --million`` (see benchmarks/README.md). What is checked
+here is what a broken harness would get wrong: every system has its rows, the peers that never
+cache never read stale, the ticker sees a stall it was given, the memory probes report the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from pathlib import Path
+
+from benchmarks import at_scale, report
+from benchmarks.measure import Row
+from benchmarks.peers import postgres_peer
+from benchmarks.run import AT_SCALE, WORKLOADS, collect
+from benchmarks.settings import Scale
+from benchmarks.workloads import compaction, footprint, freshness, stalls
+from tests.conftest import POSTGRES_URL
+
+TINY = Scale(
+    sizes=(20,),
+    durable_ops=5,
+    flush_ops=5,
+    rounds=1,
+    budget=0.05,
+    concurrent=10,
+    get_records=20,
+    get_ops=20,
+    big=40,
+    processes=1,
+    increments=1,
+    million_sizes=(0, 20),
+    large=300,
+    stale_reads=4,
+    import_batches=2,
+    import_batch=150,
+)
+NEW = ["freshness", "compaction", "stalls", "footprint", "open-large"]
+CALLS = ["open", "get", "set", "count", "keys", "values", "items", "find", "backup", "compact"]
+
+
+def _rows_of(rows: list[Row], workload: str) -> dict[str, Row]:
+    return {row.system: row for row in rows if row.workload == workload}
+
+
+async def test_every_new_workload_runs_and_reports(tmp_path: Path) -> None:
+    assert set(NEW) <= set(WORKLOADS) and set(NEW) - {"freshness"} <= set(AT_SCALE)
+    server = None if await postgres_peer.unreachable(POSTGRES_URL) else POSTGRES_URL
+    rows = await collect(TINY, NEW, tmp_path, log=lambda message: None, postgres=server)
+
+    for workload in (freshness.ACROSS_PROCESSES, freshness.ACROSS_OBJECTS):
+        fresh = _rows_of(rows, workload)
+        expected = {*freshness.STORES, *([freshness.POSTGRES] if server else [])}
+        assert set(fresh) == expected
+        never_cached = [system for system in fresh if system != freshness.ASYNCJSONDB]
+        assert all(fresh[system].value == 0 for system in never_cached)
+        assert all(row.ops == TINY.stale_reads for row in fresh.values())
+    # one process shares its stores between database objects: its own writes are always seen
+    assert _rows_of(rows, freshness.ACROSS_OBJECTS)[freshness.ASYNCJSONDB].value == 0
+
+    written = _rows_of(rows, compaction.WORKLOAD)
+    assert set(written) == {
+        compaction.OURS,
+        f"{compaction.OURS} quiet",
+        "aiosqlite FULL",
+        "append+fsync (limit)",
+    }
+    assert all(row.spread is not None and row.ops >= 1 for row in written.values())
+
+    stalled = _rows_of(rows, stalls.WORKLOAD)
+    wanted = {f"{system} {call}" for system in ("asyncjsondb", "aiosqlite") for call in CALLS}
+    assert set(stalled) == wanted | {"idle loop (limit)"}
+
+    for workload in (footprint.IMPORT, footprint.OPEN):
+        memory = _rows_of(rows, workload)
+        assert memory[footprint.FILE].value and memory["asyncjsondb"].value
+        assert all(row.size == 300 for row in memory.values())
+    parsers = {"json.loads", "orjson.loads", "json.loads (gc paused)", "orjson.loads (gc paused)"}
+    assert {"asyncjsondb", "aiosqlite", *parsers} <= set(_rows_of(rows, "open + first get"))
+
+    checks = report.verdicts(at_scale.evaluate(rows))
+    for check in ("read after write, 2 procs", "worst set while 300", "loop stall of items"):
+        assert check in checks
+    assert "RSS peak during import, 300" in checks and "x json.loads, gc paused" in checks
+    assert "max ms" in report.measurements(rows)
+    assert list(tmp_path.iterdir()) == []  # every workload removed its files
+
+
+async def test_the_ticker_sees_a_call_that_blocks_the_loop() -> None:
+    async def blocking() -> None:
+        time.sleep(0.05)  # the stall under measurement
+
+    async with stalls.ticking() as ticker:
+        _, quiet = await ticker.lateness(functools.partial(asyncio.sleep, 0.02))
+        seconds, blocked = await ticker.lateness(blocking)
+
+    assert quiet and max(blocked) >= 0.05 and seconds >= 0.05
