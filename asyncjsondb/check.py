@@ -14,12 +14,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import backup, files, leftovers, snapshot
+from . import backup
+from .backends.files import atomic, layout, snapshot
+from .backends.files.journal import JournalFile
+from .backends.files.locks import ProcessLock
+from .backends.files.operations import apply_all
 from .errors import BackupError, CorruptFileError, StorageError
-from .journal import JournalFile
-from .locks import ProcessLock
 from .names import validate_collection_name
-from .operations import apply_all
 
 DEFAULT_LOCK_TIMEOUT = 10.0
 
@@ -96,7 +97,7 @@ def collection_stats(
     """
     directory = _folder(path)
     stats = []
-    for name in backup.collection_names(directory):
+    for name in layout.collection_names(directory):
         found = _inspect(directory, name, repair=False, lock_timeout=lock_timeout)
         for problem in found.problems:
             if not problem.repairable:
@@ -119,8 +120,8 @@ def _collection_names(directory: Path) -> list[str]:
         if not entry.is_file():
             continue
         stem = entry.name
-        if stem.startswith(".") and files.TEMP_MARKER in stem:
-            stem = stem[1:].split(files.TEMP_MARKER, 1)[0]
+        if stem.startswith(".") and atomic.TEMP_MARKER in stem:
+            stem = stem[1:].split(atomic.TEMP_MARKER, 1)[0]
         for suffix in (".json", ".journal"):
             if stem.endswith(suffix):
                 names.add(stem[: -len(suffix)])
@@ -163,8 +164,8 @@ def _check_temps(directory: Path, name: str, found: _Inspection, repair: bool) -
 
     Repairing settles them exactly as the engine does when it opens the collection.
     """
-    paths = leftovers.CollectionFiles(directory, name)
-    for path in leftovers.find(paths):
+    paths = layout.CollectionFiles(directory, name)
+    for path in layout.find(paths):
         found.problems.append(
             Problem(
                 path,
@@ -175,11 +176,11 @@ def _check_temps(directory: Path, name: str, found: _Inspection, repair: bool) -
             )
         )
     if repair:
-        found.repaired.extend(leftovers.settle(paths))
+        found.repaired.extend(layout.settle(paths))
 
 
 def _read_snapshot(path: Path, found: _Inspection) -> bool:
-    loaded = files.read_file(path)
+    loaded = atomic.read_file(path)
     if loaded is None:
         return False
     raw, fd = loaded

@@ -11,8 +11,8 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import mutations
-from .backend import STALE, CollectionBackend
+from .backends import base
+from .backends.base import STALE, CollectionBackend
 from .codec import bulk_decoding, decode, encode
 from .errors import InvalidValueError
 from .names import validate_key
@@ -115,26 +115,26 @@ class Collection:
     async def set(self, key: str, value: Any) -> bool:
         """Store ``value`` (a copy of it) under ``key``."""
         key = validate_key(key)
-        return bool(await self._open().apply(mutations.SetValue(key, _encode(value, key))))
+        return bool(await self._open().apply(base.SetValue(key, _encode(value, key))))
 
     async def set_many(self, items: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> int:
         """Store several values at once: one journal record, so all or none survive a crash."""
         pairs = items.items() if isinstance(items, Mapping) else items
         encoded = tuple((validate_key(k), _encode(v, k)) for k, v in _not_a_str(pairs, "items"))
-        return int(await self._open().apply(mutations.SetMany(encoded)))
+        return int(await self._open().apply(base.SetMany(encoded)))
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``; False when it was not there."""
         key = validate_key(key)
-        return bool(await self._open().apply(mutations.Delete(key)))
+        return bool(await self._open().apply(base.Delete(key)))
 
     async def delete_many(self, keys: Iterable[str]) -> int:
         """Remove several keys at once (all or none); return how many existed."""
         wanted = tuple(dict.fromkeys(validate_key(key) for key in _not_a_str(keys, "keys")))
-        return int(await self._open().apply(mutations.DeleteMany(wanted)))
+        return int(await self._open().apply(base.DeleteMany(wanted)))
 
     async def clear(self) -> bool:
-        await self._open().apply(mutations.Clear())
+        await self._open().apply(base.Clear())
         return True
 
     async def update(self, key: str, updates: Mapping[str, Any]) -> bool:
@@ -143,7 +143,7 @@ class Collection:
         if not isinstance(updates, Mapping):
             raise InvalidValueError(f"updates must be a mapping, not {type(updates).__name__}")
         private = decode(_encode(dict(updates), key))
-        return bool(await self._open().apply(mutations.Update(key, private)))
+        return bool(await self._open().apply(base.Update(key, private)))
 
     async def increment(self, key: str, field: str = "value", amount: Number = 1) -> Number:
         """Add ``amount`` to a numeric field (or to a stored bare number); return the new number.
@@ -157,7 +157,7 @@ class Collection:
             raise InvalidValueError(f"amount must be a number, not {amount!r}", key=key)
         if isinstance(amount, float) and not math.isfinite(amount):
             raise InvalidValueError(f"amount must be finite, not {amount!r}", key=key)
-        result: Number = await self._open().apply(mutations.Increment(key, field, amount))
+        result: Number = await self._open().apply(base.Increment(key, field, amount))
         return result
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .backend import Backend, open_backend
+from .backends import open_backend
+from .backends.base import Backend
 from .collection import Collection
 from .errors import DatabaseClosedError
 from .names import validate_collection_name

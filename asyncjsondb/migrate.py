@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from . import mutations
+from .backends.base import SetMany
 from .database import AsyncJSONDB
 from .errors import DatabaseError
 
@@ -60,7 +60,7 @@ async def _copy_collection(
     async for chunk in source.item_chunks():
         for start in range(0, len(chunk), BATCH_RECORDS):
             batch = tuple(chunk[start : start + BATCH_RECORDS])
-            await target.apply(mutations.SetMany(batch))
+            await target.apply(SetMany(batch))
             copied += len(batch)
             if progress is not None:
                 progress(name, copied)

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import click
 
-from ..backend import open_backend
+from ..backends import open_backend
 from ..collection import Collection
 from ..database import AsyncJSONDB
 from ..errors import ConfigurationError, InvalidNameError
@@ -71,7 +71,7 @@ def shown(location: Location) -> str:
     """How messages name a database: a folder as given, a URL without its password."""
     if not is_url(location):
         return str(location)
-    from ..postgres.backend import redact  # imports the driver: only for a URL
+    from ..backends.postgres.backend import redact  # imports the driver: only for a URL
 
     return redact(str(location))
 

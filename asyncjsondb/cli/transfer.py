@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from .. import files, snapshot
+from ..backends.files import atomic, snapshot
 from ..codec import encode
 from ..database import AsyncJSONDB
 from ..errors import InvalidValueError
@@ -64,7 +64,7 @@ def export_command(path: Location, collection: str, fmt: str | None, output: Pat
     if output is None:
         write_chunks(chunks)
         return
-    os.close(files.write_atomically(output, chunks))
+    os.close(atomic.write_atomically(output, chunks))
     click.echo(f"exported {len(items)} records of {collection} to {output}", err=True)
 
 

@@ -9,11 +9,14 @@ Callers hold the collection's lock.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import files
+from ...errors import InvalidNameError, StorageError
+from ...names import validate_collection_name
+from . import atomic
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class CollectionFiles:
 def find(paths: CollectionFiles) -> list[Path]:
     """Leftovers of interrupted writes, compactions and restores that exist now."""
     prefixes = tuple(
-        f".{written.name}{files.TEMP_MARKER}"
+        f".{written.name}{atomic.TEMP_MARKER}"
         for written in (paths.snapshot, paths.compacting, paths.staged)
     )
     found = [p for p in (paths.compacting, paths.folded, paths.staged) if p.exists()]
@@ -71,16 +74,32 @@ def settle(paths: CollectionFiles) -> list[str]:
     if folded and paths.compacting.exists():  # between the journal's rename and the file's
         os.replace(paths.compacting, paths.snapshot)
         done.append(f"finished an interrupted compaction of {paths.snapshot}")
-    elif not folded and files.remove_file(paths.compacting):  # before the journal's rename
+    elif not folded and atomic.remove_file(paths.compacting):  # before the journal's rename
         done.append(f"removed {paths.compacting}, an interrupted compaction's unused file")
     if folded:  # the new file is in place: the journal it folded goes
-        files.remove_file(paths.folded)
+        atomic.remove_file(paths.folded)
         done.append(f"removed {paths.folded}, a journal already folded into {paths.snapshot}")
-    if files.remove_file(paths.staged):
+    if atomic.remove_file(paths.staged):
         done.append(f"removed {paths.staged}, the unused file of an interrupted restore")
     for written in (paths.snapshot, paths.compacting, paths.staged):
-        for removed in files.remove_stale_temps(paths.directory, written.name):
+        for removed in atomic.remove_stale_temps(paths.directory, written.name):
             done.append(f"removed {removed}, the temp file of an interrupted write")
     if done:
-        files.fsync_directory(paths.directory)
+        atomic.fsync_directory(paths.directory)
     return done
+
+
+def collection_names(path: Path) -> list[str]:
+    """Sorted names of the collections whose ``<name>.json`` is in ``path``."""
+    names = []
+    try:
+        entries = list(os.scandir(path))
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise StorageError("list", path, exc) from exc
+    for entry in entries:
+        if entry.name.endswith(".json") and entry.is_file():
+            with contextlib.suppress(InvalidNameError):
+                names.append(validate_collection_name(entry.name[: -len(".json")]))
+    return sorted(names)

@@ -27,11 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import files, journal, leftovers, snapshot
-from .bridge import executor
-from .errors import CorruptFileError, DatabaseError, LockTimeoutError, StorageError
+from ...bridge import executor
+from ...errors import CorruptFileError, DatabaseError, LockTimeoutError, StorageError
+from ...options import Options
+from . import atomic, journal, layout, snapshot
 from .journal import JournalFile, Record
-from .leftovers import CollectionFiles
+from .layout import CollectionFiles
 from .locks import ProcessLock
 from .operations import Operation, View, apply_all
 
@@ -39,14 +40,6 @@ _log = logging.getLogger("asyncjsondb")
 Pending = tuple[Operation, "asyncio.Future[Any]"]
 Outcome = tuple["asyncio.Future[Any]", bool, Any]
 _every_store: weakref.WeakSet[CollectionStore] = weakref.WeakSet()
-
-
-@dataclass(frozen=True)
-class StoreSettings:
-    lock_timeout: float = 10.0
-    compact_ratio: float = 1.0
-    compact_min_bytes: int = 1 << 20
-    auto_compact: bool = True
 
 
 @dataclass
@@ -76,17 +69,17 @@ class _FileIdentity:
 
 
 class CollectionStore:
-    def __init__(self, directory: Path, name: str, settings: StoreSettings) -> None:
+    def __init__(self, directory: Path, name: str, options: Options) -> None:
         self.directory = directory
         self.name = name
-        self.settings = settings
+        self.options = options  # the folder-wide ones: lock_timeout, compaction
         self.paths = CollectionFiles(directory, name)
         self.snapshot_path = self.paths.snapshot
         self.journal_path = self.paths.journal
         self._compacting_path = self.paths.compacting  # see _fold_journal_locked
         self._folded_path = self.paths.folded
         self._staged_path = self.paths.staged  # a restore's new file, not yet in place
-        self.plock = ProcessLock(self.paths.lock, settings.lock_timeout)
+        self.plock = ProcessLock(self.paths.lock, options.lock_timeout)
         self.data: dict[str, bytes] = {}
         self._reset_process_state()
         _every_store.add(self)
@@ -117,14 +110,14 @@ class CollectionStore:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Both locks, within one ``lock_timeout``; OS failures inside become StorageError."""
-        timeout = self.settings.lock_timeout
+        timeout = self.options.lock_timeout
         deadline = time.monotonic() + timeout
         if not self.mutex.acquire(timeout=timeout):
             raise LockTimeoutError(self.plock.path, timeout)
         try:
             self.plock.acquire(timeout=max(0.0, deadline - time.monotonic()))
             try:
-                with files.as_storage_errors("use", self.snapshot_path):
+                with atomic.as_storage_errors("use", self.snapshot_path):
                     yield
             finally:
                 self.plock.release()
@@ -143,11 +136,11 @@ class CollectionStore:
     def _refresh_locked(self) -> None:
         """Bring memory up to date with the files; the caller holds both locks."""
         started = time.monotonic()
-        snapshot_stat = files.stat_or_none(self.snapshot_path)
+        snapshot_stat = atomic.stat_or_none(self.snapshot_path)
         if not self.loaded or not self._same_snapshot(snapshot_stat):
             self._load_locked()
         else:
-            journal_stat = files.stat_or_none(self.journal_path)
+            journal_stat = atomic.stat_or_none(self.journal_path)
             current = self._journal
             if current is None:
                 if journal_stat is not None:
@@ -175,8 +168,8 @@ class CollectionStore:
         """
         self._forget_files()
         self.loaded = False
-        leftovers.settle(self.paths)
-        loaded = files.read_file(self.snapshot_path)
+        layout.settle(self.paths)
+        loaded = atomic.read_file(self.snapshot_path)
         identity: _FileIdentity | None = None
         data: dict[str, bytes] = {}
         try:
@@ -283,7 +276,7 @@ class CollectionStore:
         if journal_file is None:
             journal_file = JournalFile.open(self.journal_path, create=True)
             assert journal_file is not None
-            files.fsync_directory(self.directory)
+            atomic.fsync_directory(self.directory)
             self._journal = journal_file
         end = journal_file.append(b"".join(journal.frame(record) for record in records))
         apply_all(self.data, records)
@@ -303,10 +296,10 @@ class CollectionStore:
 
     def _maybe_compact(self) -> None:
         current = self._journal
-        if not self.settings.auto_compact or current is None:
+        if not self.options.auto_compact or current is None:
             return
         snapshot_size = self._snapshot.size if self._snapshot else 0
-        bound = max(self.settings.compact_min_bytes, self.settings.compact_ratio * snapshot_size)
+        bound = max(self.options.compact_min_bytes, self.options.compact_ratio * snapshot_size)
         if current.offset > bound:
             self.compact()
 
@@ -332,7 +325,7 @@ class CollectionStore:
             self._fold_journal_locked()
             return
         self._install_snapshot(
-            files.write_atomically(self.snapshot_path, snapshot.render(self.data))
+            atomic.write_atomically(self.snapshot_path, snapshot.render(self.data))
         )
 
     def _fold_journal_locked(self) -> None:
@@ -341,15 +334,15 @@ class CollectionStore:
         1. write the new file as ``.<name>.json.compacting``;  2. rename the journal to
         ``.<name>.journal.folded``;  3. rename the new file into place;  4. delete the folded
         journal. Whatever step a crash interrupts, the next load can tell, and finishes or undoes
-        it (``leftovers.settle``): the old journal is never replayed onto the new
+        it (``layout.settle``): the old journal is never replayed onto the new
         file, which would move re-set keys to the end.
         """
         assert self._journal is not None
-        fd = files.write_atomically(self._compacting_path, snapshot.render(self.data))
+        fd = atomic.write_atomically(self._compacting_path, snapshot.render(self.data))
         try:
             os.replace(self.journal_path, self._folded_path)
             try:
-                files.fsync_directory(self.directory)
+                atomic.fsync_directory(self.directory)
                 os.replace(self._compacting_path, self.snapshot_path)
             except BaseException:
                 os.replace(self._folded_path, self.journal_path)
@@ -359,11 +352,11 @@ class CollectionStore:
             with contextlib.suppress(OSError):
                 os.unlink(self._compacting_path)
             raise
-        files.fsync_directory(self.directory)
+        atomic.fsync_directory(self.directory)
         self._install_snapshot(fd)
         self._journal.retire()
         self._journal = None
-        files.remove_file(self._folded_path)
+        atomic.remove_file(self._folded_path)
 
     def _install_snapshot(self, fd: int) -> None:
         if self._snapshot is not None:
@@ -387,21 +380,21 @@ class CollectionStore:
             if self._journal is not None:
                 self._write_snapshot_locked()
         else:
-            files.remove_file(self.journal_path)
-            files.fsync_directory(self.directory)
+            atomic.remove_file(self.journal_path)
+            atomic.fsync_directory(self.directory)
 
     def stage_locked(self, raw: bytes) -> int:
         """Write ``raw`` beside the collection, fsynced, not yet in place."""
-        return files.write_atomically(self._staged_path, [raw])
+        return atomic.write_atomically(self._staged_path, [raw])
 
     def unstage_locked(self, fd: int | None) -> None:
         if fd is not None:
             os.close(fd)
-        files.remove_file(self._staged_path)
+        atomic.remove_file(self._staged_path)
 
     def install_staged_locked(self, fd: int, data: dict[str, bytes]) -> None:
         os.replace(self._staged_path, self.snapshot_path)
-        files.fsync_directory(self.directory)
+        atomic.fsync_directory(self.directory)
         self._install_snapshot(fd)
         self.data = data
         self.loaded = True
@@ -427,8 +420,8 @@ class CollectionStore:
         existed = self.snapshot_path.exists() or self.journal_path.exists()
         self._forget_files()
         for path in (self.journal_path, self.snapshot_path, self._compacting_path):
-            files.remove_file(path)
-        files.fsync_directory(self.directory)
+            atomic.remove_file(path)
+        atomic.fsync_directory(self.directory)
         self.data = {}
         return existed
 

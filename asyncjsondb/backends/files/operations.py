@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ...codec import decode, encode, encode_key
+from ...errors import InvalidOperationError, InvalidValueError
+from ..base import Clear, Delete, Increment, Mutation, SetMany, SetValue, Update
 from . import journal
-from .codec import decode, encode, encode_key
-from .errors import InvalidOperationError, InvalidValueError
 from .journal import BatchRecord, ClearRecord, DeleteRecord, Record, SetRecord
-from .mutations import Clear, Delete, Increment, Mutation, SetMany, SetValue, Update
 
 Number = int | float
 _MISSING = object()

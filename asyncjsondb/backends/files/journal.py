@@ -21,8 +21,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .codec import DecodeError, decode
-from .errors import CorruptFileError, StorageError
+from ...codec import DecodeError, decode
+from ...errors import CorruptFileError, StorageError
 
 
 @dataclass(frozen=True)

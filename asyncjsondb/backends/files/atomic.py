@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .errors import StorageError
+from ...errors import StorageError
 
 TEMP_MARKER = ".tmp-"
 

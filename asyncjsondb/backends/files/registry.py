@@ -11,7 +11,8 @@ import os
 import threading
 from pathlib import Path
 
-from .store import CollectionStore, StoreSettings
+from ...options import Options
+from .store import CollectionStore
 
 _lock = threading.Lock()
 _folders: dict[Path, Folder] = {}
@@ -20,9 +21,9 @@ _folders: dict[Path, Folder] = {}
 class Folder:
     """The stores of one database folder, and how many open database objects use them."""
 
-    def __init__(self, path: Path, settings: StoreSettings) -> None:
+    def __init__(self, path: Path, options: Options) -> None:
         self.path = path
-        self.settings = settings
+        self.options = options
         self.users = 0
         self._stores: dict[str, CollectionStore] = {}
         self._stores_lock = threading.Lock()
@@ -31,7 +32,7 @@ class Folder:
         with self._stores_lock:
             store = self._stores.get(name)
             if store is None:
-                store = self._stores[name] = CollectionStore(self.path, name, self.settings)
+                store = self._stores[name] = CollectionStore(self.path, name, self.options)
             return store
 
     def loaded_stores(self) -> list[CollectionStore]:
@@ -50,11 +51,11 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def attach(path: Path, settings: StoreSettings) -> Folder:
+def attach(path: Path, options: Options) -> Folder:
     with _lock:
         folder = _folders.get(path)
         if folder is None:
-            folder = _folders[path] = Folder(path, settings)
+            folder = _folders[path] = Folder(path, options)
         folder.users += 1
         return folder
 

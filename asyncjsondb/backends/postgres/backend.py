@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..backend import STALE, Stale
-from ..backup import read_backup, write_backup
-from ..bridge import LoopThread, run_blocking
-from ..codec import decode
-from ..errors import (
+from ...backup import read_backup, write_backup
+from ...bridge import LoopThread, run_blocking
+from ...codec import decode, encode
+from ...errors import (
     ConfigurationError,
     DatabaseError,
     InvalidKeyError,
@@ -31,7 +30,9 @@ from ..errors import (
     InvalidValueError,
     ServerError,
 )
-from ..mutations import (
+from ...options import SERVER_OPTIONS, Options
+from ..base import (
+    STALE,
     Clear,
     Delete,
     DeleteMany,
@@ -39,9 +40,9 @@ from ..mutations import (
     Mutation,
     SetMany,
     SetValue,
+    Stale,
     Update,
 )
-from ..options import SERVER_OPTIONS, Options
 from . import schema
 from .schema import Names
 
@@ -198,8 +199,6 @@ class PostgresCollection:
         return await self._increment(mutation)
 
     async def _update(self, mutation: Update) -> bool:
-        from ..codec import encode
-
         query = f"SELECT {self._backend.sql.update}($1, $2, $3::jsonb)"
         changes = encode(mutation.updates).decode()
         try:

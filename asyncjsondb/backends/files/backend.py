@@ -8,14 +8,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from . import backup as backup_module
-from . import registry
-from .backend import STALE, Stale
-from .bridge import run_blocking
-from .errors import DatabaseError, StorageError
-from .mutations import Mutation
+from ...bridge import run_blocking
+from ...errors import DatabaseError, StorageError
+from ...options import Options
+from ..base import STALE, Mutation, Stale
+from . import backup, layout, registry
 from .operations import Operation, plan_for
-from .options import Options
 from .store import CollectionStore
 
 
@@ -82,7 +80,7 @@ class FileBackend:
             real = await run_blocking(_prepare_folder, self.path)
             with self._attach_lock:  # attach once, or close() would never fold the journals
                 if self._folder is None:
-                    self._folder = registry.attach(real, self._options.store_settings())
+                    self._folder = registry.attach(real, self._options)
         return self._folder
 
     async def collection(self, name: str) -> FileCollection:
@@ -95,7 +93,7 @@ class FileBackend:
 
     async def names(self) -> list[str]:
         folder = await self._attach()
-        return await run_blocking(backup_module.collection_names, folder.path)
+        return await run_blocking(layout.collection_names, folder.path)
 
     async def compact(self) -> list[str]:
         folder = await self._attach()
@@ -106,10 +104,10 @@ class FileBackend:
         return done
 
     async def backup(self, target: Path) -> None:
-        await run_blocking(backup_module.create_backup, await self._attach(), target)
+        await run_blocking(backup.create_backup, await self._attach(), target)
 
     async def restore(self, source: Path) -> None:
-        await run_blocking(backup_module.restore_backup, await self._attach(), source)
+        await run_blocking(backup.restore_backup, await self._attach(), source)
 
     async def close(self) -> None:
         """Fold journals into the ``.json`` files once the process's last user has closed."""
