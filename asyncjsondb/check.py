@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import backup
-from .backends.files import atomic, layout, snapshot
+from .backends.files import atomic, journal, layout, snapshot
 from .backends.files.journal import JournalFile
 from .backends.files.locks import ProcessLock
-from .backends.files.operations import apply_all
 from .errors import BackupError, CorruptFileError, StorageError
 from .names import validate_collection_name
 
@@ -205,7 +204,7 @@ def _read_journal(path: Path, found: _Inspection, repair: bool) -> bool:
         except CorruptFileError as exc:
             found.problems.append(Problem(path, exc.position, exc.problem, repairable=False))
             return True
-        apply_all(found.data, records)
+        journal.apply(found.data, records)
         if size > valid_end:
             torn = size - valid_end
             found.problems.append(

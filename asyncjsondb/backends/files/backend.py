@@ -13,7 +13,6 @@ from ...errors import DatabaseError, StorageError
 from ...options import Options
 from ..base import STALE, Mutation, Stale
 from . import backup, layout, registry
-from .operations import Operation, plan_for
 from .store import CollectionStore
 
 
@@ -62,7 +61,7 @@ class FileCollection:
         yield list((await self._fresh()).items())
 
     async def apply(self, mutation: Mutation) -> Any:
-        return await self._store.submit(Operation(plan_for(mutation), self._durable))
+        return await self._store.submit(mutation, self._durable)
 
 
 class FileBackend:

@@ -30,14 +30,15 @@ from typing import Any
 from ...bridge import executor
 from ...errors import CorruptFileError, DatabaseError, LockTimeoutError, StorageError
 from ...options import Options
+from ..base import Mutation
 from . import atomic, journal, layout, snapshot
 from .journal import JournalFile, Record
 from .layout import CollectionFiles
 from .locks import ProcessLock
-from .operations import Operation, View, apply_all
+from .plans import View, plan
 
 _log = logging.getLogger("asyncjsondb")
-Pending = tuple[Operation, "asyncio.Future[Any]"]
+Pending = tuple[Mutation, bool, "asyncio.Future[Any]"]  # the mutation, durable, its waiter
 Outcome = tuple["asyncio.Future[Any]", bool, Any]
 _every_store: weakref.WeakSet[CollectionStore] = weakref.WeakSet()
 
@@ -199,7 +200,7 @@ class CollectionStore:
         records, valid_end = journal_file.read_new()
         # We hold the lock, so nobody is mid-append: bytes past the valid end are a torn tail.
         journal_file.truncate_torn_tail(valid_end)
-        apply_all(data, records)
+        journal.apply(data, records)
         journal_file.offset = journal_file.synced = valid_end
 
     def _forget_files(self) -> None:
@@ -212,11 +213,11 @@ class CollectionStore:
 
     # -- writing ---------------------------------------------------------------------------
 
-    async def submit(self, operation: Operation) -> Any:
-        """Queue ``operation``; the first caller that finds no drainer starts one."""
+    async def submit(self, mutation: Mutation, durable: bool) -> Any:
+        """Queue ``mutation``; the first caller that finds no drainer starts one."""
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         with self._pending_lock:
-            self._pending.append((operation, waiter))
+            self._pending.append((mutation, durable, waiter))
             start = not self._draining
             self._draining = True
         if start:  # a pool job, not a task of this loop: it finishes even if this loop dies
@@ -249,9 +250,9 @@ class CollectionStore:
             with self.locked():
                 self._refresh_locked()
                 view = View(self.data)
-                for operation, waiter in batch:
+                for mutation, _, waiter in batch:
                     try:
-                        record, result = operation.plan(view, self.name)
+                        record, result = plan(mutation, view, self.name)
                     except Exception as exc:  # the caller's own error, e.g. update of a list
                         outcomes.append((waiter, False, exc))
                         continue
@@ -260,11 +261,11 @@ class CollectionStore:
                         records.append(record)
                     outcomes.append((waiter, True, result))
                 journal_file, end = self._append_locked(records)
-            if journal_file is not None and any(op.durable for op, _ in batch):
+            if journal_file is not None and any(durable for _, durable, _ in batch):
                 self._sync(journal_file, end)
         except Exception as exc:
             error = exc if isinstance(exc, DatabaseError) else _wrap(exc)
-            return [(waiter, False, error) for _, waiter in batch]
+            return [(waiter, False, error) for _, _, waiter in batch]
         return outcomes
 
     def _append_locked(self, records: list[Record]) -> tuple[JournalFile | None, int]:
@@ -279,7 +280,7 @@ class CollectionStore:
             atomic.fsync_directory(self.directory)
             self._journal = journal_file
         end = journal_file.append(b"".join(journal.frame(record) for record in records))
-        apply_all(self.data, records)
+        journal.apply(self.data, records)
         return journal_file, end
 
     def _sync(self, journal_file: JournalFile, end: int) -> None:

@@ -165,38 +165,39 @@ class PostgresCollection:
     async def apply(self, mutation: Mutation) -> Any:
         n, call, name = self._backend.sql, self._backend.call, self._name
         upsert = "ON CONFLICT (collection_id, key) DO UPDATE SET value = EXCLUDED.value"
-        if isinstance(mutation, SetValue):
-            query = f"INSERT INTO {n.records} (collection_id, key, value) "
-            query += f"VALUES ({n.collection_id}($1), $2, $3::json) {upsert}"
-            await call("execute", query, name, mutation.key, mutation.value_json.decode())
-            return True
-        if isinstance(mutation, Delete):
-            query = f"DELETE FROM {n.records} r USING {n.collections} c "
-            query += "WHERE c.id = r.collection_id AND c.name = $1 AND r.key = $2 RETURNING 1"
-            return await call("fetchval", query, name, mutation.key) is not None
-        if isinstance(mutation, Clear):
-            query = f"DELETE FROM {n.records} WHERE collection_id = {n.collection_id}($1)"
-            await call("execute", query, name)
-            return True
-        if isinstance(mutation, SetMany):
-            items = dict(mutation.items)  # last value wins, first position kept, as in a dict
-            if items:
-                query = f"WITH c AS MATERIALIZED (SELECT {n.collection_id}($1) AS id) "
-                query += f"INSERT INTO {n.records} (collection_id, key, value) "
-                query += "SELECT c.id, t.k, t.v::json FROM c, unnest($2::text[], $3::text[]) "
-                query += f"WITH ORDINALITY AS t(k, v, i) ORDER BY t.i {upsert}"
-                values = [value.decode() for value in items.values()]
-                await call("execute", query, name, list(items), values)
-            return len(mutation.items)
-        if isinstance(mutation, DeleteMany):
-            query = (
-                f"DELETE FROM {n.records} r USING {n.collections} c WHERE c.id = r.collection_id "
-            )
-            query += "AND c.name = $1 AND r.key = ANY($2::text[]) RETURNING 1"
-            return len(await call("fetch", query, name, list(mutation.keys)))
-        if isinstance(mutation, Update):
-            return await self._update(mutation)
-        return await self._increment(mutation)
+        match mutation:
+            case SetValue(key, value_json):
+                query = f"INSERT INTO {n.records} (collection_id, key, value) "
+                query += f"VALUES ({n.collection_id}($1), $2, $3::json) {upsert}"
+                await call("execute", query, name, key, value_json.decode())
+                return True
+            case Delete(key):
+                query = f"DELETE FROM {n.records} r USING {n.collections} c "
+                query += "WHERE c.id = r.collection_id AND c.name = $1 AND r.key = $2 RETURNING 1"
+                return await call("fetchval", query, name, key) is not None
+            case Clear():
+                query = f"DELETE FROM {n.records} WHERE collection_id = {n.collection_id}($1)"
+                await call("execute", query, name)
+                return True
+            case SetMany(pairs):
+                items = dict(pairs)  # last value wins, first position kept, as in a dict
+                if items:
+                    query = f"WITH c AS MATERIALIZED (SELECT {n.collection_id}($1) AS id) "
+                    query += f"INSERT INTO {n.records} (collection_id, key, value) "
+                    query += "SELECT c.id, t.k, t.v::json FROM c, unnest($2::text[], $3::text[]) "
+                    query += f"WITH ORDINALITY AS t(k, v, i) ORDER BY t.i {upsert}"
+                    values = [value.decode() for value in items.values()]
+                    await call("execute", query, name, list(items), values)
+                return len(pairs)
+            case DeleteMany(keys):
+                query = f"DELETE FROM {n.records} r USING {n.collections} c "
+                query += "WHERE c.id = r.collection_id "
+                query += "AND c.name = $1 AND r.key = ANY($2::text[]) RETURNING 1"
+                return len(await call("fetch", query, name, list(keys)))
+            case Update():
+                return await self._update(mutation)
+            case Increment():
+                return await self._increment(mutation)
 
     async def _update(self, mutation: Update) -> bool:
         query = f"SELECT {self._backend.sql.update}($1, $2, $3::jsonb)"
