@@ -164,7 +164,7 @@ def _check_temps(directory: Path, name: str, found: _Inspection, repair: bool) -
     Repairing settles them exactly as the engine does when it opens the collection.
     """
     paths = layout.CollectionFiles(directory, name)
-    for path in layout.find(paths):
+    for path in layout.find_leftovers(paths):
         found.problems.append(
             Problem(
                 path,
@@ -175,7 +175,7 @@ def _check_temps(directory: Path, name: str, found: _Inspection, repair: bool) -
             )
         )
     if repair:
-        found.repaired.extend(layout.settle(paths))
+        found.repaired.extend(layout.settle_leftovers(paths))
 
 
 def _read_snapshot(path: Path, found: _Inspection) -> bool:

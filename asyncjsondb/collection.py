@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .backends import base
 from .backends.base import STALE, CollectionBackend
@@ -17,19 +17,23 @@ from .codec import bulk_decoding, decode, encode
 from .errors import InvalidValueError
 from .names import validate_key
 
-if TYPE_CHECKING:
-    from .database import AsyncJSONDB
-
 Number = int | float
 
 
 class Collection:
     """A named set of key -> JSON value pairs, stored as ``<db_path>/<name>.json``."""
 
-    def __init__(self, database: AsyncJSONDB, name: str, backend: CollectionBackend) -> None:
-        self._database = database
+    def __init__(
+        self,
+        database: object,
+        name: str,
+        backend: CollectionBackend,
+        check_open: Callable[[], None],
+    ) -> None:
+        self._database = database  # named in the repr
         self._name = name
         self._backend = backend
+        self._check_open = check_open  # raises DatabaseClosedError once the database is closed
 
     @property
     def name(self) -> str:
@@ -39,7 +43,7 @@ class Collection:
         return f"<Collection {self.name!r} of {self._database!r}>"
 
     def _open(self) -> CollectionBackend:
-        self._database._check_open()
+        self._check_open()
         return self._backend
 
     # -- reads -----------------------------------------------------------------------------

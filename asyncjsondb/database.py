@@ -66,7 +66,7 @@ class AsyncJSONDB:
             return collection
         validate_collection_name(name)
         backend = await self._start().collection(name)
-        return self._collections.setdefault(name, Collection(self, name, backend))
+        return self._collections.setdefault(name, Collection(self, name, backend, self._check_open))
 
     async def drop_collection(self, name: str) -> bool:
         """Delete the collection's files; False when it did not exist."""

@@ -10,11 +10,38 @@ import contextlib
 import os
 import secrets
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import StorageError
 
 TEMP_MARKER = ".tmp-"
+
+
+@dataclass
+class FileIdentity:
+    """Which version of a file is loaded: its pinned descriptor, inode, size and mtime.
+
+    The open descriptor keeps the inode allocated, so no other file can take its number.
+    """
+
+    fd: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, fd: int) -> FileIdentity:
+        stat = os.fstat(fd)
+        return cls(fd, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+    def matches(self, stat: os.stat_result | None) -> bool:
+        return (
+            stat is not None
+            and stat.st_ino == self.inode
+            and stat.st_size == self.size
+            and stat.st_mtime_ns == self.mtime_ns
+        )
 
 
 def temp_path_for(path: Path) -> Path:

@@ -51,7 +51,7 @@ class CollectionFiles:
         return self.directory / f".{self.name}.lock"
 
 
-def find(paths: CollectionFiles) -> list[Path]:
+def find_leftovers(paths: CollectionFiles) -> list[Path]:
     """Leftovers of interrupted writes, compactions and restores that exist now."""
     prefixes = tuple(
         f".{written.name}{atomic.TEMP_MARKER}"
@@ -67,7 +67,7 @@ def find(paths: CollectionFiles) -> list[Path]:
     return sorted(found)
 
 
-def settle(paths: CollectionFiles) -> list[str]:
+def settle_leftovers(paths: CollectionFiles) -> list[str]:
     """Finish or undo what a crash interrupted; describe each step taken."""
     done = []
     folded = paths.folded.exists()

@@ -1,8 +1,8 @@
 """Process-wide sharing: every ``AsyncJSONDB`` on the same folder uses the same stores.
 
 Two database objects on one path in one process are then consistent at once, not merely within
-``cache_ttl`` as two processes are; and a web app that opens a database per request (as the Django
-example of the reference does) does not reload its collections every time.
+``cache_ttl`` as two processes are; and a web app that opens a database per request (a Django view
+calling ``create_database``) does not reload its collections every time.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from ...options import Options
+from .commits import CommitQueue
 from .store import CollectionStore
 
 _lock = threading.Lock()
@@ -19,32 +20,39 @@ _folders: dict[Path, Folder] = {}
 
 
 class Folder:
-    """The stores of one database folder, and how many open database objects use them."""
+    """The stores of one database folder (each with its commit queue), and how many open
+    database objects use them."""
 
     def __init__(self, path: Path, options: Options) -> None:
         self.path = path
         self.options = options
         self.users = 0
-        self._stores: dict[str, CollectionStore] = {}
-        self._stores_lock = threading.Lock()
+        self._queues: dict[str, CommitQueue] = {}
+        self._queues_lock = threading.Lock()
+
+    def commits(self, name: str) -> CommitQueue:
+        """The commit queue of collection ``name``, made with its store at first use."""
+        with self._queues_lock:
+            queue = self._queues.get(name)
+            if queue is None:
+                store = CollectionStore(self.path, name, self.options)
+                queue = self._queues[name] = CommitQueue(store)
+            return queue
 
     def store(self, name: str) -> CollectionStore:
-        with self._stores_lock:
-            store = self._stores.get(name)
-            if store is None:
-                store = self._stores[name] = CollectionStore(self.path, name, self.options)
-            return store
+        return self.commits(name).store
 
-    def loaded_stores(self) -> list[CollectionStore]:
-        with self._stores_lock:
-            return list(self._stores.values())
+    def opened(self) -> list[CommitQueue]:
+        """The queues (and so the stores) used since the folder was attached."""
+        with self._queues_lock:
+            return list(self._queues.values())
 
 
 def _after_fork_in_child() -> None:
     global _lock
     _lock = threading.Lock()  # another thread may have held it at the fork
     for folder in _folders.values():
-        folder._stores_lock = threading.Lock()
+        folder._queues_lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
