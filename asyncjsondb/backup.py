@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .backends.files import atomic, snapshot
+from .backends.files import atomic, layout, snapshot
 from .codec import DecodeError, decode, encode
 from .errors import BackupError, CorruptFileError, StorageError
 from .names import validate_collection_name
@@ -39,9 +39,10 @@ def write_backup(moment: dict[str, dict[str, bytes]], target: Path) -> None:
         entries = {}
         for name, data in moment.items():
             raw = b"".join(snapshot.render(data))
-            os.close(atomic.write_atomically(temp / f"{name}.json", [raw]))
+            written = layout.CollectionFiles(temp, name).snapshot
+            os.close(atomic.write_atomically(written, [raw]))
             entries[name] = {
-                "file": f"{name}.json",
+                "file": written.name,
                 "records": len(data),
                 "bytes": len(raw),
                 "sha256": hashlib.sha256(raw).hexdigest(),
@@ -92,7 +93,7 @@ def _read_entry(source: Path, entry: Any) -> tuple[bytes, dict[str, bytes]]:
     if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
         raise CorruptFileError(source / MANIFEST_NAME, f"bad collection entry {entry!r}")
     path = source / entry["file"]
-    if path.parent != source or not path.name.endswith(".json"):
+    if path.parent != source or not path.name.endswith(layout.SNAPSHOT_SUFFIX):
         raise CorruptFileError(source / MANIFEST_NAME, f"bad file name {entry['file']!r}")
     try:
         raw = path.read_bytes()

@@ -19,7 +19,6 @@ from .backends.files import atomic, journal, layout, snapshot
 from .backends.files.journal import JournalFile
 from .backends.files.locks import ProcessLock
 from .errors import BackupError, CorruptFileError, StorageError
-from .names import validate_collection_name
 
 DEFAULT_LOCK_TIMEOUT = 10.0
 
@@ -78,7 +77,7 @@ def check_database(
     directory = _folder(path)
     problems: list[Problem] = []
     repaired: list[str] = []
-    for name in _collection_names(directory):
+    for name in layout.names_with_files(directory):
         found = _inspect(directory, name, repair=repair, lock_timeout=lock_timeout)
         problems += found.problems
         repaired += found.repaired
@@ -112,44 +111,22 @@ def _folder(path: str | os.PathLike[str]) -> Path:
     return directory
 
 
-def _collection_names(directory: Path) -> list[str]:
-    """Every collection that has a snapshot, a journal or a temp file in ``directory``."""
-    names = set()
-    for entry in os.scandir(directory):
-        if not entry.is_file():
-            continue
-        stem = entry.name
-        if stem.startswith(".") and atomic.TEMP_MARKER in stem:
-            stem = stem[1:].split(atomic.TEMP_MARKER, 1)[0]
-        for suffix in (".json", ".journal"):
-            if stem.endswith(suffix):
-                names.add(stem[: -len(suffix)])
-    return sorted(name for name in names if _is_valid_name(name))
-
-
-def _is_valid_name(name: str) -> bool:
-    try:
-        validate_collection_name(name)
-    except ValueError:
-        return False
-    return True
-
-
 def _inspect(directory: Path, name: str, *, repair: bool, lock_timeout: float) -> _Inspection:
-    lock = ProcessLock(directory / f".{name}.lock", lock_timeout)
+    paths = layout.CollectionFiles(directory, name)
+    lock = ProcessLock(paths.lock, lock_timeout)
     try:
         with lock:
             found = _Inspection()
-            _check_temps(directory, name, found, repair)
-            has_snapshot = _read_snapshot(directory / f"{name}.json", found)
-            has_journal = _read_journal(directory / f"{name}.journal", found, repair)
+            _check_temps(paths, found, repair)
+            has_snapshot = _read_snapshot(paths.snapshot, found)
+            has_journal = _read_journal(paths.journal, found, repair)
             if has_journal and not has_snapshot:
                 found.problems.append(
                     Problem(
-                        directory / f"{name}.journal",
+                        paths.journal,
                         None,
-                        f"journal without {name}.json: it holds only the changes since the last "
-                        "compaction; restore the collection file from a backup",
+                        f"journal without {paths.snapshot.name}: it holds only the changes since "
+                        "the last compaction; restore the collection file from a backup",
                         repairable=False,
                     )
                 )
@@ -158,18 +135,17 @@ def _inspect(directory: Path, name: str, *, repair: bool, lock_timeout: float) -
         lock.close()
 
 
-def _check_temps(directory: Path, name: str, found: _Inspection, repair: bool) -> None:
+def _check_temps(paths: layout.CollectionFiles, found: _Inspection, repair: bool) -> None:
     """Files of an interrupted write, compaction or restore of ``<name>.json``.
 
     Repairing settles them exactly as the engine does when it opens the collection.
     """
-    paths = layout.CollectionFiles(directory, name)
     for path in layout.find_leftovers(paths):
         found.problems.append(
             Problem(
                 path,
                 None,
-                f"left by an interrupted write, compaction or restore of {name}.json; "
+                f"left by an interrupted write, compaction or restore of {paths.snapshot.name}; "
                 "the next open settles it",
                 repairable=True,
             )

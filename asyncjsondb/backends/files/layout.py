@@ -1,22 +1,33 @@
-"""What a crash can leave beside ``<name>.json``, and how the next open settles it.
+"""Every file a collection has in its database folder, and what a crash can leave beside them.
 
-Compaction writes ``.<name>.json.compacting`` and renames the journal to
-``.<name>.journal.folded`` before swapping the new file in; a restore stages
-``.<name>.json.restoring``; every atomic write goes through a ``.<file>.tmp-*`` file. Which of
-these exist says how far the interrupted work got, so it can be finished or undone exactly.
-Callers hold the collection's lock.
+    <name>.json                 the snapshot: the collection at rest, a standard JSON object
+    <name>.journal              the changes since the last compaction
+    .<name>.lock                the cross-process lock
+    .<name>.json.compacting     a compaction's new snapshot, not yet in place
+    .<name>.journal.folded      a compaction's old journal, already folded into the new snapshot
+    .<name>.json.restoring      a restore's staged snapshot, not yet in place
+    .<file>.tmp-<hex>           an atomic write of <file> that never finished (``atomic``)
+
+This is the one module that spells a collection's file names; everything else asks it. Which
+leftovers exist says how far the interrupted work got, so the next open finishes or undoes it
+exactly (``settle_leftovers``). Callers of ``find_leftovers`` and ``settle_leftovers`` hold the
+collection's lock.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import InvalidNameError, StorageError
 from ...names import validate_collection_name
 from . import atomic
+
+SNAPSHOT_SUFFIX = ".json"
+JOURNAL_SUFFIX = ".journal"
 
 
 @dataclass(frozen=True)
@@ -28,23 +39,23 @@ class CollectionFiles:
 
     @property
     def snapshot(self) -> Path:
-        return self.directory / f"{self.name}.json"
+        return self.directory / f"{self.name}{SNAPSHOT_SUFFIX}"
 
     @property
     def journal(self) -> Path:
-        return self.directory / f"{self.name}.journal"
+        return self.directory / f"{self.name}{JOURNAL_SUFFIX}"
 
     @property
     def compacting(self) -> Path:
-        return self.directory / f".{self.name}.json.compacting"
+        return self.directory / f".{self.snapshot.name}.compacting"
 
     @property
     def folded(self) -> Path:
-        return self.directory / f".{self.name}.journal.folded"
+        return self.directory / f".{self.journal.name}.folded"
 
     @property
     def staged(self) -> Path:
-        return self.directory / f".{self.name}.json.restoring"
+        return self.directory / f".{self.snapshot.name}.restoring"
 
     @property
     def lock(self) -> Path:
@@ -53,17 +64,8 @@ class CollectionFiles:
 
 def find_leftovers(paths: CollectionFiles) -> list[Path]:
     """Leftovers of interrupted writes, compactions and restores that exist now."""
-    prefixes = tuple(
-        f".{written.name}{atomic.TEMP_MARKER}"
-        for written in (paths.snapshot, paths.compacting, paths.staged)
-    )
     found = [p for p in (paths.compacting, paths.folded, paths.staged) if p.exists()]
-    try:
-        entries = os.scandir(paths.directory)
-    except FileNotFoundError:
-        return found
-    with entries:
-        found += [Path(entry.path) for entry in entries if entry.name.startswith(prefixes)]
+    found += [temp for _, temp in _temp_files(paths)]
     return sorted(found)
 
 
@@ -81,12 +83,24 @@ def settle_leftovers(paths: CollectionFiles) -> list[str]:
         done.append(f"removed {paths.folded}, a journal already folded into {paths.snapshot}")
     if atomic.remove_file(paths.staged):
         done.append(f"removed {paths.staged}, the unused file of an interrupted restore")
-    for written in (paths.snapshot, paths.compacting, paths.staged):
-        for removed in atomic.remove_stale_temps(paths.directory, written.name):
-            done.append(f"removed {removed}, the temp file of an interrupted write")
+    for _, temp in sorted(_temp_files(paths)):
+        atomic.remove_file(temp)
+        done.append(f"removed {temp}, the temp file of an interrupted write")
     if done:
         atomic.fsync_directory(paths.directory)
     return done
+
+
+def _temp_files(paths: CollectionFiles) -> Iterator[tuple[int, Path]]:
+    """The temp files of interrupted atomic writes of the collection's files, each with the index
+    of the file it was writing (snapshot, compacting, staged)."""
+    written = (paths.snapshot, paths.compacting, paths.staged)
+    prefixes = [atomic.temp_prefix_of(path) for path in written]
+    with contextlib.suppress(FileNotFoundError), os.scandir(paths.directory) as entries:
+        for entry in entries:
+            for index, prefix in enumerate(prefixes):
+                if entry.name.startswith(prefix):
+                    yield index, Path(entry.path)
 
 
 def collection_names(path: Path) -> list[str]:
@@ -99,7 +113,28 @@ def collection_names(path: Path) -> list[str]:
     except OSError as exc:
         raise StorageError("list", path, exc) from exc
     for entry in entries:
-        if entry.name.endswith(".json") and entry.is_file():
+        if entry.name.endswith(SNAPSHOT_SUFFIX) and entry.is_file():
             with contextlib.suppress(InvalidNameError):
-                names.append(validate_collection_name(entry.name[: -len(".json")]))
+                names.append(validate_collection_name(entry.name[: -len(SNAPSHOT_SUFFIX)]))
     return sorted(names)
+
+
+def names_with_files(directory: Path) -> list[str]:
+    """Every collection that has a snapshot, a journal or a temp file in ``directory``."""
+    names = set()
+    for entry in os.scandir(directory):
+        if not entry.is_file():
+            continue
+        stem = atomic.written_by_temp(entry.name) or entry.name
+        for suffix in (SNAPSHOT_SUFFIX, JOURNAL_SUFFIX):
+            if stem.endswith(suffix):
+                names.add(stem[: -len(suffix)])
+    return sorted(name for name in names if _is_valid_name(name))
+
+
+def _is_valid_name(name: str) -> bool:
+    try:
+        validate_collection_name(name)
+    except ValueError:
+        return False
+    return True
