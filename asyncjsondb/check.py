@@ -19,8 +19,7 @@ from .backends.files import atomic, journal, layout, snapshot
 from .backends.files.journal import JournalFile
 from .backends.files.locks import ProcessLock
 from .errors import BackupError, CorruptFileError, StorageError
-
-DEFAULT_LOCK_TIMEOUT = 10.0
+from .options import Options
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ def check_database(
     path: str | os.PathLike[str],
     *,
     repair: bool = False,
-    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    lock_timeout: float = Options.lock_timeout,
 ) -> CheckReport:
     """Verify every collection file, journal and temp file of the database folder ``path``.
 
@@ -87,7 +86,7 @@ def check_database(
 
 
 def collection_stats(
-    path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    path: str | os.PathLike[str], *, lock_timeout: float = Options.lock_timeout
 ) -> list[CollectionStats]:
     """Each collection's record count and size on disk, sorted by name.
 

@@ -52,7 +52,7 @@ class Refusal(click.ClickException):
 class Settings:
     """The group's options, handed to every command through ``click``'s context object."""
 
-    lock_timeout: float = 10.0
+    lock_timeout: float = Options.lock_timeout
 
 
 def _collection_name(ctx: click.Context, param: click.Parameter, value: str) -> str:

@@ -175,8 +175,9 @@ class JournalFile:
     """An open journal: where this process has read to, and how much of it is on stable storage.
 
     ``offset`` is the end of the valid records this process has applied; appends go there.
-    Group commit: writers append under the collection lock, then call ``sync_to(their end)``
-    outside it; the first to get ``sync_lock`` fsyncs everything written so far for all of them.
+    ``synced`` is how far an fsync has reached. The store's one drain (``commits``) appends a
+    batch under the collection lock and calls ``sync_to`` after releasing it; ``sync_lock`` keeps
+    ``retire`` (compaction, close) from closing the descriptor under that fsync.
     """
 
     def __init__(self, path: Path, fd: int, offset: int) -> None:

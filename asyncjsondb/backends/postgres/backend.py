@@ -353,8 +353,9 @@ class PostgresBackend:
 class _Pools:
     """Pools shared by every database object of the process on the same server settings.
 
-    Opening a database (as the reference's Django example does on every request) then costs no
-    new connections and no schema setup. Used only on the backend's loop, so it needs no lock.
+    Opening a database on every request (as a Django view calling ``create_database`` does)
+    then costs no new connections and no schema setup. Used only on the backend's loop, so it
+    needs no lock.
     """
 
     def __init__(self) -> None:
