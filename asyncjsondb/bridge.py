@@ -14,9 +14,10 @@ import asyncio
 import functools
 import os
 import threading
+import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -45,6 +46,27 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class ForkAware(Protocol):
+    def after_fork_in_child(self) -> None: ...
+
+
+_fork_aware: weakref.WeakSet[ForkAware] = weakref.WeakSet()
+
+
+def reset_after_fork(instance: ForkAware) -> None:
+    """Call ``instance.after_fork_in_child()`` in a forked child, for as long as it lives."""
+    _fork_aware.add(instance)
+
+
+def _reset_fork_aware() -> None:
+    for instance in list(_fork_aware):
+        instance.after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_fork_aware)
 
 
 async def run_blocking(function: Callable[..., T], *args: object) -> T:

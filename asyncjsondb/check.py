@@ -14,14 +14,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import backup, files, leftovers, snapshot
+from . import backup
+from .backends.files import atomic, journal, layout, snapshot
+from .backends.files.journal import JournalFile
+from .backends.files.locks import ProcessLock
 from .errors import BackupError, CorruptFileError, StorageError
-from .journal import JournalFile
-from .locks import ProcessLock
-from .names import validate_collection_name
-from .operations import apply_all
-
-DEFAULT_LOCK_TIMEOUT = 10.0
+from .options import Options
 
 
 @dataclass(frozen=True)
@@ -68,7 +66,7 @@ def check_database(
     path: str | os.PathLike[str],
     *,
     repair: bool = False,
-    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    lock_timeout: float = Options.lock_timeout,
 ) -> CheckReport:
     """Verify every collection file, journal and temp file of the database folder ``path``.
 
@@ -78,7 +76,7 @@ def check_database(
     directory = _folder(path)
     problems: list[Problem] = []
     repaired: list[str] = []
-    for name in _collection_names(directory):
+    for name in layout.names_with_files(directory):
         found = _inspect(directory, name, repair=repair, lock_timeout=lock_timeout)
         problems += found.problems
         repaired += found.repaired
@@ -88,7 +86,7 @@ def check_database(
 
 
 def collection_stats(
-    path: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    path: str | os.PathLike[str], *, lock_timeout: float = Options.lock_timeout
 ) -> list[CollectionStats]:
     """Each collection's record count and size on disk, sorted by name.
 
@@ -96,7 +94,7 @@ def collection_stats(
     """
     directory = _folder(path)
     stats = []
-    for name in backup.collection_names(directory):
+    for name in layout.collection_names(directory):
         found = _inspect(directory, name, repair=False, lock_timeout=lock_timeout)
         for problem in found.problems:
             if not problem.repairable:
@@ -112,44 +110,22 @@ def _folder(path: str | os.PathLike[str]) -> Path:
     return directory
 
 
-def _collection_names(directory: Path) -> list[str]:
-    """Every collection that has a snapshot, a journal or a temp file in ``directory``."""
-    names = set()
-    for entry in os.scandir(directory):
-        if not entry.is_file():
-            continue
-        stem = entry.name
-        if stem.startswith(".") and files.TEMP_MARKER in stem:
-            stem = stem[1:].split(files.TEMP_MARKER, 1)[0]
-        for suffix in (".json", ".journal"):
-            if stem.endswith(suffix):
-                names.add(stem[: -len(suffix)])
-    return sorted(name for name in names if _is_valid_name(name))
-
-
-def _is_valid_name(name: str) -> bool:
-    try:
-        validate_collection_name(name)
-    except ValueError:
-        return False
-    return True
-
-
 def _inspect(directory: Path, name: str, *, repair: bool, lock_timeout: float) -> _Inspection:
-    lock = ProcessLock(directory / f".{name}.lock", lock_timeout)
+    paths = layout.CollectionFiles(directory, name)
+    lock = ProcessLock(paths.lock, lock_timeout)
     try:
         with lock:
             found = _Inspection()
-            _check_temps(directory, name, found, repair)
-            has_snapshot = _read_snapshot(directory / f"{name}.json", found)
-            has_journal = _read_journal(directory / f"{name}.journal", found, repair)
+            _check_temps(paths, found, repair)
+            has_snapshot = _read_snapshot(paths.snapshot, found)
+            has_journal = _read_journal(paths.journal, found, repair)
             if has_journal and not has_snapshot:
                 found.problems.append(
                     Problem(
-                        directory / f"{name}.journal",
+                        paths.journal,
                         None,
-                        f"journal without {name}.json: it holds only the changes since the last "
-                        "compaction; restore the collection file from a backup",
+                        f"journal without {paths.snapshot.name}: it holds only the changes since "
+                        "the last compaction; restore the collection file from a backup",
                         repairable=False,
                     )
                 )
@@ -158,28 +134,27 @@ def _inspect(directory: Path, name: str, *, repair: bool, lock_timeout: float) -
         lock.close()
 
 
-def _check_temps(directory: Path, name: str, found: _Inspection, repair: bool) -> None:
+def _check_temps(paths: layout.CollectionFiles, found: _Inspection, repair: bool) -> None:
     """Files of an interrupted write, compaction or restore of ``<name>.json``.
 
     Repairing settles them exactly as the engine does when it opens the collection.
     """
-    paths = leftovers.CollectionFiles(directory, name)
-    for path in leftovers.find(paths):
+    for path in layout.find_leftovers(paths):
         found.problems.append(
             Problem(
                 path,
                 None,
-                f"left by an interrupted write, compaction or restore of {name}.json; "
+                f"left by an interrupted write, compaction or restore of {paths.snapshot.name}; "
                 "the next open settles it",
                 repairable=True,
             )
         )
     if repair:
-        found.repaired.extend(leftovers.settle(paths))
+        found.repaired.extend(layout.settle_leftovers(paths))
 
 
 def _read_snapshot(path: Path, found: _Inspection) -> bool:
-    loaded = files.read_file(path)
+    loaded = atomic.read_file(path)
     if loaded is None:
         return False
     raw, fd = loaded
@@ -204,7 +179,7 @@ def _read_journal(path: Path, found: _Inspection, repair: bool) -> bool:
         except CorruptFileError as exc:
             found.problems.append(Problem(path, exc.position, exc.problem, repairable=False))
             return True
-        apply_all(found.data, records)
+        journal.apply(found.data, records)
         if size > valid_end:
             torn = size - valid_end
             found.problems.append(

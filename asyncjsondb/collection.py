@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from . import mutations
-from .backend import STALE, CollectionBackend
+from .backends import base
+from .backends.base import STALE, CollectionBackend
 from .codec import bulk_decoding, decode, encode
 from .errors import InvalidValueError
 from .names import validate_key
-
-if TYPE_CHECKING:
-    from .database import AsyncJSONDB
 
 Number = int | float
 
@@ -26,10 +23,17 @@ Number = int | float
 class Collection:
     """A named set of key -> JSON value pairs, stored as ``<db_path>/<name>.json``."""
 
-    def __init__(self, database: AsyncJSONDB, name: str, backend: CollectionBackend) -> None:
-        self._database = database
+    def __init__(
+        self,
+        database: object,
+        name: str,
+        backend: CollectionBackend,
+        check_open: Callable[[], None],
+    ) -> None:
+        self._database = database  # named in the repr
         self._name = name
         self._backend = backend
+        self._check_open = check_open  # raises DatabaseClosedError once the database is closed
 
     @property
     def name(self) -> str:
@@ -39,7 +43,7 @@ class Collection:
         return f"<Collection {self.name!r} of {self._database!r}>"
 
     def _open(self) -> CollectionBackend:
-        self._database._check_open()
+        self._check_open()
         return self._backend
 
     # -- reads -----------------------------------------------------------------------------
@@ -115,26 +119,26 @@ class Collection:
     async def set(self, key: str, value: Any) -> bool:
         """Store ``value`` (a copy of it) under ``key``."""
         key = validate_key(key)
-        return bool(await self._open().apply(mutations.SetValue(key, _encode(value, key))))
+        return bool(await self._open().apply(base.SetValue(key, _encode(value, key))))
 
     async def set_many(self, items: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> int:
         """Store several values at once: one journal record, so all or none survive a crash."""
         pairs = items.items() if isinstance(items, Mapping) else items
         encoded = tuple((validate_key(k), _encode(v, k)) for k, v in _not_a_str(pairs, "items"))
-        return int(await self._open().apply(mutations.SetMany(encoded)))
+        return int(await self._open().apply(base.SetMany(encoded)))
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``; False when it was not there."""
         key = validate_key(key)
-        return bool(await self._open().apply(mutations.Delete(key)))
+        return bool(await self._open().apply(base.Delete(key)))
 
     async def delete_many(self, keys: Iterable[str]) -> int:
         """Remove several keys at once (all or none); return how many existed."""
         wanted = tuple(dict.fromkeys(validate_key(key) for key in _not_a_str(keys, "keys")))
-        return int(await self._open().apply(mutations.DeleteMany(wanted)))
+        return int(await self._open().apply(base.DeleteMany(wanted)))
 
     async def clear(self) -> bool:
-        await self._open().apply(mutations.Clear())
+        await self._open().apply(base.Clear())
         return True
 
     async def update(self, key: str, updates: Mapping[str, Any]) -> bool:
@@ -143,7 +147,7 @@ class Collection:
         if not isinstance(updates, Mapping):
             raise InvalidValueError(f"updates must be a mapping, not {type(updates).__name__}")
         private = decode(_encode(dict(updates), key))
-        return bool(await self._open().apply(mutations.Update(key, private)))
+        return bool(await self._open().apply(base.Update(key, private)))
 
     async def increment(self, key: str, field: str = "value", amount: Number = 1) -> Number:
         """Add ``amount`` to a numeric field (or to a stored bare number); return the new number.
@@ -157,7 +161,7 @@ class Collection:
             raise InvalidValueError(f"amount must be a number, not {amount!r}", key=key)
         if isinstance(amount, float) and not math.isfinite(amount):
             raise InvalidValueError(f"amount must be finite, not {amount!r}", key=key)
-        result: Number = await self._open().apply(mutations.Increment(key, field, amount))
+        result: Number = await self._open().apply(base.Increment(key, field, amount))
         return result
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .backend import Backend, open_backend
+from .backends import open_backend
+from .backends.base import Backend
 from .collection import Collection
 from .errors import DatabaseClosedError
 from .names import validate_collection_name
@@ -65,7 +66,7 @@ class AsyncJSONDB:
             return collection
         validate_collection_name(name)
         backend = await self._start().collection(name)
-        return self._collections.setdefault(name, Collection(self, name, backend))
+        return self._collections.setdefault(name, Collection(self, name, backend, self._check_open))
 
     async def drop_collection(self, name: str) -> bool:
         """Delete the collection's files; False when it did not exist."""

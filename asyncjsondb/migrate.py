@@ -6,13 +6,16 @@ collection yet, so that afterwards it holds exactly the source's collections, in
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from typing import Any
 
-from . import mutations
-from .database import AsyncJSONDB
+from .backends import open_backend
+from .backends.base import Backend, SetMany
 from .errors import DatabaseError
+from .names import validate_collection_name
+from .options import Options
 
 BATCH_RECORDS = 5000
 Progress = Callable[[str, int], None]
@@ -34,33 +37,43 @@ async def migrate(
 
     ``progress(collection, records_copied)`` is called after every batch.
     """
-    async with (
-        AsyncJSONDB(source, **(source_options or {})) as src,
-        AsyncJSONDB(target, **(target_options or {})) as dst,
-    ):
-        existing = await dst.list_collections()
+    async with contextlib.AsyncExitStack() as stack:
+        src = await _opened(stack, source, source_options)
+        dst = await _opened(stack, target, target_options)
+        existing = await dst.names()
         if existing:
             raise MigrationError(f"the destination already holds collections: {existing}")
         counts = {}
-        for name in await src.list_collections():
-            counts[name] = await _copy_collection(src, dst, name, progress)
+        for name in await src.names():
+            counts[name] = await _copy_collection(
+                src, dst, validate_collection_name(name), progress
+            )
         for name, expected in counts.items():
-            found = await (await dst.get_collection(name)).count()
+            found = await (await dst.collection(name)).count()
             if found != expected:
                 raise MigrationError(f"{name}: copied {expected} records, destination has {found}")
         return counts
 
 
-async def _copy_collection(
-    src: AsyncJSONDB, dst: AsyncJSONDB, name: str, progress: Progress | None
-) -> int:
-    source = (await src.get_collection(name))._backend
-    target = (await dst.get_collection(name))._backend
+async def _opened(
+    stack: contextlib.AsyncExitStack,
+    location: str | os.PathLike[str],
+    options: dict[str, Any] | None,
+) -> Backend:
+    """The backend of ``location``, as ``AsyncJSONDB(location, **options)`` would open it."""
+    backend = open_backend(location, Options.from_kwargs(options or {}))
+    stack.push_async_callback(backend.close)
+    return backend
+
+
+async def _copy_collection(src: Backend, dst: Backend, name: str, progress: Progress | None) -> int:
+    source = await src.collection(name)
+    target = await dst.collection(name)
     copied = 0
     async for chunk in source.item_chunks():
         for start in range(0, len(chunk), BATCH_RECORDS):
             batch = tuple(chunk[start : start + BATCH_RECORDS])
-            await target.apply(mutations.SetMany(batch))
+            await target.apply(SetMany(batch))
             copied += len(batch)
             if progress is not None:
                 progress(name, copied)

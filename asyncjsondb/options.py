@@ -6,7 +6,6 @@ from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 from .errors import ConfigurationError
-from .store import StoreSettings
 
 Durability = Literal["fsync", "flush"]
 
@@ -65,14 +64,6 @@ class Options:
     @property
     def durable(self) -> bool:
         return self.durability == "fsync"
-
-    def store_settings(self) -> StoreSettings:
-        return StoreSettings(
-            lock_timeout=self.lock_timeout,
-            compact_ratio=self.compact_ratio,
-            compact_min_bytes=int(self.compact_min_bytes),
-            auto_compact=self.auto_compact,
-        )
 
 
 OPTION_NAMES: tuple[str, ...] = tuple(field.name for field in fields(Options))

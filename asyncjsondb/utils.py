@@ -1,4 +1,4 @@
-"""The reference's small helpers: ids and timestamps."""
+"""Small helpers for documents: ids and timestamps."""
 
 from __future__ import annotations
 

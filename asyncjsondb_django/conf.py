@@ -23,7 +23,7 @@ from typing import Any, TypeAlias
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from asyncjsondb.backend import URL_SCHEMES
+from asyncjsondb.backends import URL_SCHEMES
 
 SETTING_NAME = "ASYNCJSONDB"
 KEYS = ("PATH", "BACKUP_DIR", "OPTIONS")
@@ -101,7 +101,7 @@ def is_url(location: Location) -> bool:
 def display(location: Location) -> str:
     """``location`` for messages: a URL without its password."""
     if is_url(location):
-        from asyncjsondb.postgres.backend import redact
+        from asyncjsondb.backends.postgres.backend import redact
 
         return redact(str(location))
     return str(location)

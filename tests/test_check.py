@@ -192,7 +192,7 @@ def test_a_path_that_is_not_a_folder_is_refused(tmp_path: Path) -> None:
 HOLD_LOCK = """
 import sys
 from pathlib import Path
-from asyncjsondb.locks import ProcessLock
+from asyncjsondb.backends.files.locks import ProcessLock
 lock = ProcessLock(Path(sys.argv[1]), 1.0)
 lock.acquire()
 print("held", flush=True)

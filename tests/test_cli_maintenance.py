@@ -32,7 +32,7 @@ asyncio.run(main())
 HOLD_LOCK = """
 import sys
 from pathlib import Path
-from asyncjsondb.locks import ProcessLock
+from asyncjsondb.backends.files.locks import ProcessLock
 ProcessLock(Path(sys.argv[1]), 1.0).acquire()
 print("held", flush=True)
 sys.stdin.read()

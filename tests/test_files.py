@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from asyncjsondb import AsyncJSONDB, CorruptFileError, create_database, journal, snapshot
+from asyncjsondb import AsyncJSONDB, CorruptFileError, create_database
+from asyncjsondb.backends.files import journal, snapshot
+from asyncjsondb.backends.files.journal import BatchRecord, ClearRecord, DeleteRecord, SetRecord
 from asyncjsondb.codec import encode
-from asyncjsondb.journal import BatchRecord, ClearRecord, DeleteRecord, SetRecord
 
 
 def _set(key: str, value: object) -> SetRecord:

@@ -149,7 +149,7 @@ async def test_the_url_can_carry_the_server_options(postgres_schema: str) -> Non
     ],
 )  # fmt: skip
 def test_redact_hides_every_password(url: str, shown: str) -> None:
-    from asyncjsondb.postgres.backend import redact
+    from asyncjsondb.backends.postgres.backend import redact
 
     assert redact(url) == shown
 
@@ -157,7 +157,7 @@ def test_redact_hides_every_password(url: str, shown: str) -> None:
 async def test_a_scan_yields_each_key_once_even_if_it_moves(
     postgres_schema: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from asyncjsondb.postgres import backend as postgres_backend
+    from asyncjsondb.backends.postgres import backend as postgres_backend
 
     monkeypatch.setattr(postgres_backend, "CHUNK_ROWS", 2)
     async with AsyncJSONDB(POSTGRES_URL, schema=postgres_schema) as db:

@@ -8,6 +8,7 @@ import click
 
 from .. import __version__
 from ..errors import DatabaseError, InvalidNameError
+from ..options import Options
 from . import listing, maintenance, migration, records, transfer
 from .common import Failure, Refusal, Settings
 
@@ -29,7 +30,7 @@ class _Group(click.Group):
 @click.option(
     "--lock-timeout",
     type=click.FloatRange(min=0),
-    default=10.0,
+    default=Options.lock_timeout,
     show_default=True,
     help="Seconds to wait for a collection an application is writing.",
 )

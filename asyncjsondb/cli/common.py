@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import click
 
-from ..backend import open_backend
+from ..backends import open_backend
 from ..collection import Collection
 from ..database import AsyncJSONDB
 from ..errors import ConfigurationError, InvalidNameError
@@ -58,7 +58,7 @@ class Refusal(click.ClickException):
 class Settings:
     """The group's options, handed to every command through ``click``'s context object."""
 
-    lock_timeout: float = 10.0
+    lock_timeout: float = Options.lock_timeout
 
 
 def _collection_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -77,7 +77,7 @@ def shown(location: Location) -> str:
     """How messages name a database: a folder as given, a URL without its password."""
     if not is_url(location):
         return str(location)
-    from ..postgres.backend import redact  # imports the driver: only for a URL
+    from ..backends.postgres.backend import redact  # imports the driver: only for a URL
 
     return redact(str(location))
 

@@ -71,7 +71,7 @@ def _default_backup(path: Location, stamp: str) -> Path:
     if not is_url(path):
         resolved = Path(path).resolve()
         return resolved.with_name(f"{resolved.name}-backup-{stamp}")
-    from ..postgres.backend import split_url_options
+    from ..backends.postgres.backend import split_url_options
 
     url, options = split_url_options(str(path), Options())
     parts = [urlsplit(url).path.strip("/") or "postgresql", options.schema]

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from .. import files, snapshot
+from ..backends.files import atomic, snapshot
 from ..codec import encode
 from ..database import AsyncJSONDB
 from ..errors import InvalidValueError, StorageError
@@ -65,7 +65,7 @@ def export_command(path: Location, collection: str, fmt: str | None, output: Pat
         write_chunks(chunks)
         return
     try:
-        os.close(files.write_atomically(output, chunks))
+        os.close(atomic.write_atomically(output, chunks))
     except StorageError as exc:  # it names the temp file beside the target: name the target
         raise Failure(f"could not write {output}: {exc.cause.strerror or exc.cause}") from exc
     click.echo(f"exported {len(items)} records of {collection} to {output}", err=True)

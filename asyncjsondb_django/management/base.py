@@ -17,7 +17,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
 from asyncjsondb import AsyncJSONDB, CorruptFileError, DatabaseError
-from asyncjsondb.backup import collection_names, read_backup
+from asyncjsondb.backends.files.layout import collection_names
+from asyncjsondb.backup import read_backup
 from asyncjsondb.check import collection_stats
 from asyncjsondb.options import Options
 

@@ -18,11 +18,12 @@ import contextlib
 import os
 import threading
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .codec import DecodeError, decode
-from .errors import CorruptFileError, StorageError
+from ...codec import DecodeError, decode
+from ...errors import CorruptFileError, StorageError
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,16 @@ Record = SetRecord | DeleteRecord | ClearRecord | BatchRecord
 
 
 def encode_body(record: Record) -> bytes:
-    if isinstance(record, SetRecord):
-        return b"s%d:%b%b" % (len(record.key_json), record.key_json, record.value_json)
-    if isinstance(record, DeleteRecord):
-        return b"d" + record.key_json
-    if isinstance(record, ClearRecord):
-        return b"c"
-    parts = [encode_body(item) for item in record.records]
-    return b"b" + b"".join(b"%d:%b" % (len(part), part) for part in parts)
+    match record:
+        case SetRecord(_, key_json, value_json):
+            return b"s%d:%b%b" % (len(key_json), key_json, value_json)
+        case DeleteRecord(_, key_json):
+            return b"d" + key_json
+        case ClearRecord():
+            return b"c"
+        case BatchRecord(records):
+            parts = [encode_body(item) for item in records]
+            return b"b" + b"".join(b"%d:%b" % (len(part), part) for part in parts)
 
 
 def frame(record: Record) -> bytes:
@@ -105,17 +108,18 @@ def _decode_key(key_json: bytes) -> str:
     return key
 
 
-def apply(data: dict[str, bytes], record: Record) -> None:
-    """Apply one record to a collection's key -> encoded value mapping."""
-    if isinstance(record, SetRecord):
-        data[record.key] = record.value_json
-    elif isinstance(record, DeleteRecord):
-        data.pop(record.key, None)
-    elif isinstance(record, ClearRecord):
-        data.clear()
-    else:
-        for item in record.records:
-            apply(data, item)
+def apply(data: dict[str, bytes], records: Iterable[Record]) -> None:
+    """Apply records, in order, to a collection's key -> encoded value mapping."""
+    for record in records:
+        match record:
+            case SetRecord():
+                data[record.key] = record.value_json
+            case DeleteRecord():
+                data.pop(record.key, None)
+            case ClearRecord():
+                data.clear()
+            case BatchRecord():
+                apply(data, record.records)
 
 
 def scan(buffer: bytes, path: Path, base: int) -> tuple[list[Record], int]:
@@ -171,8 +175,9 @@ class JournalFile:
     """An open journal: where this process has read to, and how much of it is on stable storage.
 
     ``offset`` is the end of the valid records this process has applied; appends go there.
-    Group commit: writers append under the collection lock, then call ``sync_to(their end)``
-    outside it; the first to get ``sync_lock`` fsyncs everything written so far for all of them.
+    ``synced`` is how far an fsync has reached. The store's one drain (``commits``) appends a
+    batch under the collection lock and calls ``sync_to`` after releasing it; ``sync_lock`` keeps
+    ``retire`` (compaction, close) from closing the descriptor under that fsync.
     """
 
     def __init__(self, path: Path, fd: int, offset: int) -> None:

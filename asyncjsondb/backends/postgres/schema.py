@@ -11,7 +11,7 @@ import re
 import zlib
 from dataclasses import dataclass
 
-from ..errors import ConfigurationError
+from ...errors import ConfigurationError
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,39}")
 

@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..backend import STALE, Stale
-from ..backup import read_backup, write_backup
-from ..bridge import LoopThread, run_blocking
-from ..codec import decode
-from ..errors import (
+from ...backup import read_backup, write_backup
+from ...bridge import LoopThread, run_blocking
+from ...codec import decode, encode
+from ...errors import (
     ConfigurationError,
     DatabaseError,
     InvalidKeyError,
@@ -31,7 +30,9 @@ from ..errors import (
     InvalidValueError,
     ServerError,
 )
-from ..mutations import (
+from ...options import SERVER_OPTIONS, Options
+from ..base import (
+    STALE,
     Clear,
     Delete,
     DeleteMany,
@@ -39,9 +40,9 @@ from ..mutations import (
     Mutation,
     SetMany,
     SetValue,
+    Stale,
     Update,
 )
-from ..options import SERVER_OPTIONS, Options
 from . import schema
 from .schema import Names
 
@@ -164,42 +165,41 @@ class PostgresCollection:
     async def apply(self, mutation: Mutation) -> Any:
         n, call, name = self._backend.sql, self._backend.call, self._name
         upsert = "ON CONFLICT (collection_id, key) DO UPDATE SET value = EXCLUDED.value"
-        if isinstance(mutation, SetValue):
-            query = f"INSERT INTO {n.records} (collection_id, key, value) "
-            query += f"VALUES ({n.collection_id}($1), $2, $3::json) {upsert}"
-            await call("execute", query, name, mutation.key, mutation.value_json.decode())
-            return True
-        if isinstance(mutation, Delete):
-            query = f"DELETE FROM {n.records} r USING {n.collections} c "
-            query += "WHERE c.id = r.collection_id AND c.name = $1 AND r.key = $2 RETURNING 1"
-            return await call("fetchval", query, name, mutation.key) is not None
-        if isinstance(mutation, Clear):
-            query = f"DELETE FROM {n.records} WHERE collection_id = {n.collection_id}($1)"
-            await call("execute", query, name)
-            return True
-        if isinstance(mutation, SetMany):
-            items = dict(mutation.items)  # last value wins, first position kept, as in a dict
-            if items:
-                query = f"WITH c AS MATERIALIZED (SELECT {n.collection_id}($1) AS id) "
-                query += f"INSERT INTO {n.records} (collection_id, key, value) "
-                query += "SELECT c.id, t.k, t.v::json FROM c, unnest($2::text[], $3::text[]) "
-                query += f"WITH ORDINALITY AS t(k, v, i) ORDER BY t.i {upsert}"
-                values = [value.decode() for value in items.values()]
-                await call("execute", query, name, list(items), values)
-            return len(mutation.items)
-        if isinstance(mutation, DeleteMany):
-            query = (
-                f"DELETE FROM {n.records} r USING {n.collections} c WHERE c.id = r.collection_id "
-            )
-            query += "AND c.name = $1 AND r.key = ANY($2::text[]) RETURNING 1"
-            return len(await call("fetch", query, name, list(mutation.keys)))
-        if isinstance(mutation, Update):
-            return await self._update(mutation)
-        return await self._increment(mutation)
+        match mutation:
+            case SetValue(key, value_json):
+                query = f"INSERT INTO {n.records} (collection_id, key, value) "
+                query += f"VALUES ({n.collection_id}($1), $2, $3::json) {upsert}"
+                await call("execute", query, name, key, value_json.decode())
+                return True
+            case Delete(key):
+                query = f"DELETE FROM {n.records} r USING {n.collections} c "
+                query += "WHERE c.id = r.collection_id AND c.name = $1 AND r.key = $2 RETURNING 1"
+                return await call("fetchval", query, name, key) is not None
+            case Clear():
+                query = f"DELETE FROM {n.records} WHERE collection_id = {n.collection_id}($1)"
+                await call("execute", query, name)
+                return True
+            case SetMany(pairs):
+                items = dict(pairs)  # last value wins, first position kept, as in a dict
+                if items:
+                    query = f"WITH c AS MATERIALIZED (SELECT {n.collection_id}($1) AS id) "
+                    query += f"INSERT INTO {n.records} (collection_id, key, value) "
+                    query += "SELECT c.id, t.k, t.v::json FROM c, unnest($2::text[], $3::text[]) "
+                    query += f"WITH ORDINALITY AS t(k, v, i) ORDER BY t.i {upsert}"
+                    values = [value.decode() for value in items.values()]
+                    await call("execute", query, name, list(items), values)
+                return len(pairs)
+            case DeleteMany(keys):
+                query = f"DELETE FROM {n.records} r USING {n.collections} c "
+                query += "WHERE c.id = r.collection_id "
+                query += "AND c.name = $1 AND r.key = ANY($2::text[]) RETURNING 1"
+                return len(await call("fetch", query, name, list(keys)))
+            case Update():
+                return await self._update(mutation)
+            case Increment():
+                return await self._increment(mutation)
 
     async def _update(self, mutation: Update) -> bool:
-        from ..codec import encode
-
         query = f"SELECT {self._backend.sql.update}($1, $2, $3::jsonb)"
         changes = encode(mutation.updates).decode()
         try:
@@ -353,8 +353,9 @@ class PostgresBackend:
 class _Pools:
     """Pools shared by every database object of the process on the same server settings.
 
-    Opening a database (as the reference's Django example does on every request) then costs no
-    new connections and no schema setup. Used only on the backend's loop, so it needs no lock.
+    Opening a database on every request (as a Django view calling ``create_database`` does)
+    then costs no new connections and no schema setup. Used only on the backend's loop, so it
+    needs no lock.
     """
 
     def __init__(self) -> None:

@@ -8,24 +8,22 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from . import backup as backup_module
-from . import registry
-from .backend import STALE, Stale
-from .bridge import run_blocking
-from .errors import DatabaseError, StorageError
-from .mutations import Mutation
-from .operations import Operation, plan_for
-from .options import Options
-from .store import CollectionStore
+from ...bridge import run_blocking
+from ...errors import DatabaseError, StorageError
+from ...options import Options
+from ..base import STALE, Mutation, Stale
+from . import backup, compaction, layout, registry
+from .commits import CommitQueue
 
 
 class FileCollection:
     """Reads served from the shared in-memory store while fresh; writes through its queue."""
 
-    __slots__ = ("_store", "_ttl", "_durable")
+    __slots__ = ("_store", "_commits", "_ttl", "_durable")
 
-    def __init__(self, store: CollectionStore, options: Options) -> None:
-        self._store = store
+    def __init__(self, commits: CommitQueue, options: Options) -> None:
+        self._store = commits.store
+        self._commits = commits
         self._ttl = options.cache_ttl
         self._durable = options.durable
 
@@ -64,7 +62,7 @@ class FileCollection:
         yield list((await self._fresh()).items())
 
     async def apply(self, mutation: Mutation) -> Any:
-        return await self._store.submit(Operation(plan_for(mutation), self._durable))
+        return await self._commits.submit(mutation, self._durable)
 
 
 class FileBackend:
@@ -82,34 +80,34 @@ class FileBackend:
             real = await run_blocking(_prepare_folder, self.path)
             with self._attach_lock:  # attach once, or close() would never fold the journals
                 if self._folder is None:
-                    self._folder = registry.attach(real, self._options.store_settings())
+                    self._folder = registry.attach(real, self._options)
         return self._folder
 
     async def collection(self, name: str) -> FileCollection:
-        store = (await self._attach()).store(name)
-        await run_blocking(store.create)
-        return FileCollection(store, self._options)
+        commits = (await self._attach()).commits(name)
+        await run_blocking(compaction.create, commits.store)
+        return FileCollection(commits, self._options)
 
     async def drop(self, name: str) -> bool:
         return await run_blocking((await self._attach()).store(name).drop)
 
     async def names(self) -> list[str]:
         folder = await self._attach()
-        return await run_blocking(backup_module.collection_names, folder.path)
+        return await run_blocking(layout.collection_names, folder.path)
 
     async def compact(self) -> list[str]:
         folder = await self._attach()
         done = []
         for name in await self.names():
-            if await run_blocking(folder.store(name).compact):
+            if await run_blocking(compaction.compact, folder.store(name)):
                 done.append(name)
         return done
 
     async def backup(self, target: Path) -> None:
-        await run_blocking(backup_module.create_backup, await self._attach(), target)
+        await run_blocking(backup.create_backup, await self._attach(), target)
 
     async def restore(self, source: Path) -> None:
-        await run_blocking(backup_module.restore_backup, await self._attach(), source)
+        await run_blocking(backup.restore_backup, await self._attach(), source)
 
     async def close(self) -> None:
         """Fold journals into the ``.json`` files once the process's last user has closed."""
@@ -118,13 +116,22 @@ class FileBackend:
         if folder is None or not registry.detach(folder):
             return
         failures = []
-        for store in folder.loaded_stores():  # close every store, even after one failed
+        for commits in folder.opened():  # close every store, even after one failed
             try:
-                await run_blocking(store.close)
+                await run_blocking(_close, commits)
             except DatabaseError as exc:
                 failures.append(exc)
         if failures:
             raise failures[0]
+
+
+def _close(commits: CommitQueue) -> None:
+    """Commit what is queued, fold the journal into the snapshot, release the descriptors."""
+    commits.flush()
+    try:
+        compaction.fold_at_close(commits.store)
+    finally:  # release the files even when folding failed (the journal stays on disk)
+        commits.store.close()
 
 
 def _prepare_folder(path: Path) -> Path:

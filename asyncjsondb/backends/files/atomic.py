@@ -10,16 +10,55 @@ import contextlib
 import os
 import secrets
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import StorageError
+from ...errors import StorageError
 
 TEMP_MARKER = ".tmp-"
 
 
+@dataclass
+class FileIdentity:
+    """Which version of a file is loaded: its pinned descriptor, inode, size and mtime.
+
+    The open descriptor keeps the inode allocated, so no other file can take its number.
+    """
+
+    fd: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, fd: int) -> FileIdentity:
+        stat = os.fstat(fd)
+        return cls(fd, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+    def matches(self, stat: os.stat_result | None) -> bool:
+        return (
+            stat is not None
+            and stat.st_ino == self.inode
+            and stat.st_size == self.size
+            and stat.st_mtime_ns == self.mtime_ns
+        )
+
+
 def temp_path_for(path: Path) -> Path:
-    """A hidden, unique sibling of ``path``; ``remove_stale_temps`` recognises it."""
-    return path.with_name(f".{path.name}{TEMP_MARKER}{secrets.token_hex(6)}")
+    """A hidden, unique sibling of ``path``, to write it atomically."""
+    return path.with_name(f"{temp_prefix_of(path)}{secrets.token_hex(6)}")
+
+
+def temp_prefix_of(path: Path) -> str:
+    """How the name of every temp file of ``path`` begins."""
+    return f".{path.name}{TEMP_MARKER}"
+
+
+def written_by_temp(file_name: str) -> str | None:
+    """The name of the file a temp file was writing; None if ``file_name`` is not a temp file."""
+    if file_name.startswith(".") and TEMP_MARKER in file_name:
+        return file_name[1:].split(TEMP_MARKER, 1)[0]
+    return None
 
 
 def fsync_directory(directory: Path) -> None:
@@ -69,18 +108,6 @@ def remove_file(path: Path) -> bool:
     except OSError as exc:
         raise StorageError("remove", path, exc) from exc
     return True
-
-
-def remove_stale_temps(directory: Path, stem: str) -> list[Path]:
-    """Remove temp files left by a crash while writing ``stem`` (call with its lock held)."""
-    prefix = f".{stem}{TEMP_MARKER}"
-    removed = []
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir(directory):
-            if entry.name.startswith(prefix):
-                remove_file(Path(entry.path))
-                removed.append(Path(entry.path))
-    return removed
 
 
 @contextlib.contextmanager

@@ -1,20 +1,18 @@
-"""What the ``AsyncJSONDB`` and ``Collection`` layer needs from a storage backend.
+"""What the ``AsyncJSONDB`` and ``Collection`` layer needs from a storage backend, and the changes
+it asks one to make.
 
 Values cross this boundary as encoded JSON (``bytes``), so the layer above decodes a private copy
-for every caller whatever the backend. ``open_backend`` picks one from ``db_path``: a folder gives
-the JSON-file engine.
+for every caller whatever the backend. A change is one of the frozen mutation values below: the
+``Collection`` layer validates and encodes arguments into one, and each backend matches on it (the
+file engine plans journal records from it, PostgreSQL runs SQL for it).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-
-from .errors import ConfigurationError
-from .mutations import Mutation
-from .options import Options
 
 
 class Stale:
@@ -22,6 +20,52 @@ class Stale:
 
 
 STALE = Stale()
+
+
+@dataclass(frozen=True)
+class SetValue:
+    key: str
+    value_json: bytes
+
+
+@dataclass(frozen=True)
+class Delete:
+    key: str
+
+
+@dataclass(frozen=True)
+class Clear:
+    pass
+
+
+@dataclass(frozen=True)
+class Update:
+    """Shallow-merge ``updates`` (a private, JSON-checked copy) into a stored object."""
+
+    key: str
+    updates: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Increment:
+    key: str
+    field: str
+    amount: int | float
+
+
+@dataclass(frozen=True)
+class SetMany:
+    items: tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True)
+class DeleteMany:
+    """Delete the distinct ``keys`` that exist (the caller removed duplicates)."""
+
+    keys: tuple[str, ...]
+
+
+Mutation = SetValue | Delete | Clear | Update | Increment | SetMany | DeleteMany
 
 
 class CollectionBackend(Protocol):
@@ -50,24 +94,3 @@ class Backend(Protocol):
     async def backup(self, target: Path) -> None: ...
     async def restore(self, source: Path) -> None: ...
     async def close(self) -> None: ...
-
-
-URL_SCHEMES = ("postgresql", "postgres")
-
-
-def open_backend(db_path: str | os.PathLike[str], options: Options) -> Backend:
-    """The backend for ``db_path``: a ``postgresql://`` URL or a folder. Touches nothing yet."""
-    location = os.fspath(db_path)
-    if "://" in location:
-        scheme = location.split("://", 1)[0]
-        if scheme not in URL_SCHEMES:
-            raise ConfigurationError("db_path", f"{scheme}:// is not supported; use postgresql://")
-        from .postgres.backend import PostgresBackend
-
-        return PostgresBackend(location, options)
-    given = options.server_only()
-    if given:
-        raise ConfigurationError(given[0], "applies only to a postgresql:// database")
-    from .file_backend import FileBackend
-
-    return FileBackend(Path(location), options)

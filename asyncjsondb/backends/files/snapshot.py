@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from .codec import DecodeError, decode, encode, encode_key
-from .errors import CorruptFileError
+from ...codec import DecodeError, decode, encode, encode_key
+from ...errors import CorruptFileError
 
 EMPTY = b"{}\n"
 

@@ -16,7 +16,7 @@ from types import TracebackType
 
 from filelock import lock_descriptor, unlock_descriptor
 
-from .errors import LockTimeoutError, StorageError
+from ...errors import LockTimeoutError, StorageError
 
 _FIRST_WAIT = 0.0001
 _LONGEST_WAIT = 0.005
