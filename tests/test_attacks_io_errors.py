@@ -48,10 +48,6 @@ HALF_RESTORE = (
     "new: a failure in restore's swap phase leaves some collections restored and others "
     "not: half a restore"
 )
-SCANDIR_LEAK = (
-    "new: a failed unlink of a stale temp file leaks the scandir iterator (a descriptor) "
-    "in the temp-file sweep"
-)
 
 KNOWN: dict[tuple[str, str], str] = {
     **{(op, "3-fcntl.flock-unlock"): UNLOCK_KEEPS for op in SINGLE_WRITES},
@@ -86,7 +82,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("close", "1-fcntl.flock"): BARE_FLOCK,
     ("close", "14-fcntl.flock-unlock"): BARE_UNLOCK,
     ("open_with_leftovers", "3-fcntl.flock"): BARE_FLOCK,
-    ("open_with_leftovers", "7-os.unlink"): SCANDIR_LEAK,
     ("open_with_leftovers", "12-fcntl.flock-unlock"): BARE_UNLOCK,
 }
 
