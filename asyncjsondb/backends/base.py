@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..paths import Path as FieldPath
+
 
 class Stale:
     """``get_cached``'s answer when only the (async) ``get`` can tell."""
@@ -48,8 +50,10 @@ class Update:
 
 @dataclass(frozen=True)
 class Increment:
+    """Add ``amount`` at the dotted ``field`` path (see ``backends/increment.py``)."""
+
     key: str
-    field: str
+    field: FieldPath
     amount: int | float
 
 
