@@ -102,3 +102,14 @@ def test_the_command_line_increments_the_same_path(tmp_path: Path) -> None:
     assert cli("increment", folder, "pages", "home", "a..b").code == 2
     assert cli("increment", folder, "pages", "home", "--by", "true").code == 2
     assert json_lines(cli("get", folder, "pages", "home").out) == [{"stats": {"views": -2}}]
+
+
+def test_where_on_the_command_line_reads_the_same_path(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    cli("set", folder, "c", "k", '{"scores": [3, {"n": 1}]}', "--create")
+    cli("increment", folder, "c", "k", "scores.1.n")
+    for condition in ("scores.0=3", "scores.1.n=2"):
+        assert [
+            hit["key"] for hit in json_lines(cli("find", folder, "c", "--where", condition).out)
+        ] == ["k"]
+    assert cli("find", folder, "c", "--where", "scores.2=3").out == ""

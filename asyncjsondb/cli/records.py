@@ -14,6 +14,7 @@ import click
 from ..collection import Collection
 from ..database import AsyncJSONDB
 from ..errors import InvalidValueError
+from ..paths import MISSING, resolve_segments
 from .common import (
     Failure,
     Location,
@@ -157,10 +158,10 @@ def parse_condition(condition: str) -> Condition:
 
 
 def _matches(value: Any, fields: list[str], expected: Any) -> bool:
-    for field in fields:
-        if not isinstance(value, dict) or field not in value:
-            return False
-        value = value[field]
+    # A dotted path as the query language reads it: a.b walks objects, scores.0 indexes a list.
+    value = resolve_segments(tuple(fields), value)
+    if value is MISSING:
+        return False
     # JSON true is not 1: compare the kinds too, not only Python equality.
     return bool(value == expected and isinstance(value, bool) == isinstance(expected, bool))
 
