@@ -32,7 +32,8 @@ async def test_the_path_is_the_query_languages(db: AsyncJSONDB) -> None:
     assert await c.increment("k", "a.b") == 2  # nested, never the literal "a.b" key
     assert await c.increment("k", "scores.0") == 4  # an existing list element
     assert await c.increment("k", "scores.1.n") == 2
-    assert await c.get("k") == {"a": {"b": 2}, "a.b": 10, "scores": [4, {"n": 2}]}
+    assert await c.increment("k", "scores.1.m.x", 3) == 3  # objects created inside a list too
+    assert await c.get("k") == {"a": {"b": 2}, "a.b": 10, "scores": [4, {"n": 2, "m": {"x": 3}}]}
     assert compile_where({"a.b": 2, "scores.0": 4, "scores.1.n": 2})("k", await c.get("k"))
 
 
@@ -47,6 +48,7 @@ async def test_a_stored_null_becomes_the_nested_object(db: AsyncJSONDB) -> None:
     ("stored", "field", "problem"),
     [
         ({"a": 5}, "a.b", "cannot increment 'a.b': 'a' holds int, not an object"),
+        ({"a": 2.5}, "a.b", "cannot increment 'a.b': 'a' holds float, not an object"),
         ({"a": {"b": "x"}}, "a.b.c", "cannot increment 'a.b.c': 'a.b' holds str, not an object"),
         ({"a": None}, "a.b", "cannot increment 'a.b': 'a' holds NoneType, not an object"),
         ({"a": [1]}, "a.1", "cannot increment 'a.1': the list 'a' has no element '1'"),

@@ -156,7 +156,9 @@ BEGIN
                 END IF;
             ELSIF jsonb_typeof(node) <> 'array' THEN
                 RAISE EXCEPTION 'not a container' USING ERRCODE = '{NOT_A_CONTAINER}',
-                    DETAIL = (depth - 1)::text || ':' || jsonb_typeof(node);
+                    DETAIL = (depth - 1)::text || ':' || CASE WHEN node::text ~ '^-?[0-9]+$'
+                        THEN 'int' WHEN jsonb_typeof(node) = 'number' THEN 'float'
+                        ELSE jsonb_typeof(node) END;
             ELSIF (CASE WHEN path[depth] ~ '^(0|[1-9][0-9]{{0,17}})$'
                     THEN path[depth]::bigint >= jsonb_array_length(node) ELSE true END) THEN
                 RAISE EXCEPTION 'no such element' USING ERRCODE = '{NO_ELEMENT}',
