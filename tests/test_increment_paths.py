@@ -115,3 +115,5 @@ def test_where_on_the_command_line_reads_the_same_path(tmp_path: Path) -> None:
             hit["key"] for hit in json_lines(cli("find", folder, "c", "--where", condition).out)
         ] == ["k"]
     assert cli("find", folder, "c", "--where", "scores.2=3").out == ""
+    empty = cli("find", folder, "c", "--where", "scores..0=3")
+    assert empty.code == 2 and "empty segment in the field path 'scores..0'" in empty.err

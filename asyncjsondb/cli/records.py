@@ -13,8 +13,8 @@ import click
 
 from ..collection import Collection
 from ..database import AsyncJSONDB
-from ..errors import InvalidValueError
-from ..paths import MISSING, resolve_segments
+from ..errors import InvalidQueryError, InvalidValueError
+from ..paths import MISSING, parse_path, resolve_segments
 from .common import (
     Failure,
     Location,
@@ -154,7 +154,11 @@ def parse_condition(condition: str) -> Condition:
     field, equals, raw = condition.partition("=")
     if not equals or not field:
         raise Refusal(f"--where {condition!r}: expected FIELD=VALUE")
-    return field.split("."), parse_value(raw, f"--where {condition!r}: the value")
+    try:
+        path = parse_path(field)
+    except InvalidQueryError as exc:
+        raise Refusal(f"--where {condition!r}: {exc.problem}") from exc
+    return list(path.segments), parse_value(raw, f"--where {condition!r}: the value")
 
 
 def _matches(value: Any, fields: list[str], expected: Any) -> bool:
