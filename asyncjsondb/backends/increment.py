@@ -5,7 +5,7 @@ canonical non-negative integer also indexes an existing list element. Objects mi
 are created (``{}``), so ``increment("k", "stats.views")`` on ``{}`` gives
 ``{"stats": {"views": 1}}``. Anything else in the way (a number, a string, ``null``, a list without
 that element) refuses the increment, naming the part of the path that holds it; nothing changes.
-A stored bare number is incremented whatever the path, as before.
+A stored bare number is incremented whatever the path: there is no field to walk to.
 
 The file engine walks decoded values with ``add``; PostgreSQL walks jsonb in SQL and raises the
 same refusals through ``not_a_container`` and ``no_element`` (``depth`` = segments walked).
@@ -27,10 +27,11 @@ def is_number(value: object) -> bool:
 
 def nested(path: Path, amount: Number) -> dict[str, Any]:
     """The object a missing record becomes: ``{"a": {"b": amount}}`` for ``a.b``."""
-    value: Any = amount
-    for segment in reversed(path.segments):
+    *outer, last = path.segments
+    value: dict[str, Any] = {last: amount}
+    for segment in reversed(outer):
         value = {segment: value}
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def add(document: dict[str, Any], path: Path, amount: Number, collection: str, key: str) -> Number:
