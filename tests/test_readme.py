@@ -26,7 +26,13 @@ PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 FENCED = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
 
 # Pages the README links to that other work adds; remove a name once its page has landed.
-COMING = {"docs/file-format.md", "docs/queries.md", "docs/freshness.md"}
+COMING = {
+    "docs/file-format.md",
+    "docs/queries.md",
+    "docs/freshness.md",
+    "docs/backup-and-restore.md",
+    "docs/read-only.md",
+}
 
 
 def _snippets() -> list[tuple[str, str]]:
