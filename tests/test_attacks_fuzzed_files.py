@@ -150,7 +150,6 @@ KNOWN = {
     ("c.json", "flip"): SNAPSHOT_NO_BYTE,
     ("c.json", "cut"): SNAPSHOT_NO_BYTE,
     ("c.json", "append"): SNAPSHOT_NO_BYTE,
-    ("c.journal", "flip"): JOURNAL_FLIP,
 }
 
 
