@@ -197,7 +197,7 @@ def _journal_lines(image: Path) -> list[bytes]:
 TAILS: dict[str, Callable[[list[bytes]], bytes]] = {
     "half a line": lambda lines: lines[-1][: len(lines[-1]) // 2],
     "garbage without newline": lambda lines: b"\x00\xffnot a record",
-    "a whole line failing its checksum": lambda lines: b"0" * 8 + lines[-1][8:],
+    "a whole line with a sector never written": lambda lines: b"\0" * 8 + lines[-1][8:],
     "zeros from a grown file": lambda lines: b"\x00" * 4096,
 }
 
@@ -224,6 +224,7 @@ async def test_a_torn_journal_tail_is_cut_and_every_complete_record_kept(
 
 DAMAGED_ENDS: dict[str, Callable[[list[bytes]], bytes]] = {
     "several bad lines": lambda lines: b"garbage\n" + lines[-1][:-5] + b"XXXX\n",
+    "a whole line failing its checksum": lambda lines: b"0" * 8 + lines[-1][8:],
     "a bad line, then a torn one": lambda lines: b"garbage\n" + lines[-1][:-5],
     "two lines merged by a damaged newline": lambda lines: lines[-2][:-1] + b" " + lines[-1],
 }

@@ -134,17 +134,18 @@ def scan(buffer: bytes, path: Path, base: int) -> tuple[list[Record], int]:
 
     Returns the records and the length of the valid prefix. Only the final line can be torn: a
     crash mid-append leaves a prefix of the appended frames (the final one unterminated), and a
-    power cut can also leave the final frame's first bytes unwritten. Any other line that fails
-    its checksum (several bad lines, a damaged newline merging two frames), or that verifies but
-    is not a record, raises CorruptFileError at its first byte: skipping it, or cutting the
-    journal there, would lose acknowledged records silently.
+    power cut can leave zeros where a sector of the final frame never reached the disk (a frame
+    never holds a NUL byte: JSON escapes it). Any other line that fails its checksum (several
+    bad lines, a damaged newline merging two frames), or that verifies but is not a record,
+    raises CorruptFileError at its first byte: skipping it, or cutting the journal there, would
+    lose acknowledged records silently.
     """
     records: list[Record] = []
     position = 0
     while (newline := buffer.find(b"\n", position)) >= 0:
         if not _verifies(buffer, position, newline):
-            if newline + 1 == len(buffer) and not _holds_a_frame(buffer, position, newline):
-                break  # a torn final line
+            if newline + 1 == len(buffer) and _is_torn(buffer, position, newline):
+                break
             problem = "a journal line fails its checksum, and it is not the torn final line"
             raise CorruptFileError(path, problem, position=base + position)
         try:
@@ -166,10 +167,13 @@ def _verifies(buffer: bytes, start: int, newline: int) -> bool:
     )
 
 
-def _holds_a_frame(buffer: bytes, start: int, newline: int) -> bool:
-    """Whether a whole frame ends the line: two frames merged by a damaged newline, not a tear."""
+def _is_torn(buffer: bytes, start: int, newline: int) -> bool:
+    """Whether a complete final line that fails its checksum is a frame a power cut tore: it
+    holds zeros of a sector never written, and no whole frame (two merged by a damaged newline)."""
+    if buffer.find(b"\0", start, newline) < 0:
+        return False
     candidates = _FRAME_START.finditer(buffer, start + 1, newline)
-    return any(_verifies(buffer, found.start(), newline) for found in candidates)
+    return not any(_verifies(buffer, found.start(), newline) for found in candidates)
 
 
 _CHECKSUM = re.compile(rb"[0-9a-f]{8}")
