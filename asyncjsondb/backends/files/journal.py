@@ -207,7 +207,11 @@ class JournalFile:
             return None
         except OSError as exc:
             raise StorageError("open", path, exc) from exc
-        return cls(path, fd, 0)
+        try:
+            return cls(path, fd, 0)
+        except BaseException:
+            os.close(fd)
+            raise
 
     def read_new(self) -> tuple[list[Record], int]:
         """Read records appended since ``offset``; return them and the new valid end."""

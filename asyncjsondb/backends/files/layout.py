@@ -104,6 +104,34 @@ def settle_leftovers(paths: CollectionFiles) -> list[str]:
     return done
 
 
+def remove_collection(paths: CollectionFiles) -> None:
+    """Delete ``<name>.json`` and its journal, crash-safely: whole or gone, never half.
+
+    1. rename the journal to ``.<name>.journal.dropped``;  2. delete ``<name>.json``, which
+    decides the drop;  3. delete the set-aside journal. A failure before 2 puts the journal back;
+    a crash before 2 is undone, after it finished, by the next open (``settle_leftovers``).
+    """
+    set_aside = _rename_if_present(paths.journal, paths.dropped)
+    if set_aside:
+        atomic.fsync_directory(paths.directory)
+    try:
+        atomic.remove_file(paths.snapshot)
+    except BaseException:
+        if set_aside:
+            os.replace(paths.dropped, paths.journal)  # if this fails too, the next open does it
+        raise
+    atomic.fsync_directory(paths.directory)
+    atomic.remove_file(paths.dropped)
+
+
+def _rename_if_present(source: Path, target: Path) -> bool:
+    try:
+        os.replace(source, target)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def _settle_drop(paths: CollectionFiles) -> list[str]:
     """A drop sets the journal aside, then deletes ``<name>.json``: that deletion decides it."""
     if not paths.dropped.exists():
