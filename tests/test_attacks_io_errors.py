@@ -33,7 +33,6 @@ from tests.faults import SyscallFaults
 SINGLE_WRITES = {"set", "set_many", "delete", "delete_many", "update", "increment", "clear"}
 
 DEFECT_4 = "defect 4: a write whose fsync failed stays in memory and on disk"
-DEFECT_5 = "defect 5: a drop that raises leaves the collection without its journal's records"
 UNLOCK_KEEPS = (
     "new: a failed unlock (flock LOCK_UN) after the append makes the write raise yet keeps it, "
     "and the collection's lock stays held: another process times out until this one closes"
@@ -53,8 +52,7 @@ KNOWN: dict[tuple[str, str], str] = {
     **{(op, "3-fcntl.flock-unlock"): UNLOCK_KEEPS for op in SINGLE_WRITES},
     **{(op, "4-os.fdatasync"): DEFECT_4 for op in SINGLE_WRITES},
     ("drop_collection", "1-fcntl.flock"): BARE_FLOCK,
-    ("drop_collection", "3-os.unlink"): DEFECT_5,
-    ("drop_collection", "7-fcntl.flock-unlock"): BARE_UNLOCK,
+    ("drop_collection", "9-fcntl.flock-unlock"): BARE_UNLOCK,
     ("compact", "1-fcntl.flock"): BARE_FLOCK,
     ("compact", "14-fcntl.flock-unlock"): BARE_UNLOCK,
     ("compact", "15-fcntl.flock"): BARE_FLOCK,
@@ -70,11 +68,11 @@ KNOWN: dict[tuple[str, str], str] = {
         for n, call in (
             (32, "os.open"),
             (33, "os.fsync"),
-            (34, "os.unlink"),
+            (34, "os.replace"),
             (35, "os.unlink"),
-            (36, "os.unlink"),
-            (37, "os.open"),
-            (38, "os.fsync"),
+            (36, "os.open"),
+            (37, "os.fsync"),
+            (38, "os.unlink"),
             (39, "os.replace"),
         )
     },
