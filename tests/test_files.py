@@ -13,6 +13,8 @@ from asyncjsondb.backends.files import journal, snapshot
 from asyncjsondb.backends.files.journal import BatchRecord, ClearRecord, DeleteRecord, SetRecord
 from asyncjsondb.codec import encode
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def _set(key: str, value: object) -> SetRecord:
     return SetRecord(key, encode(key), encode(value))
@@ -158,3 +160,9 @@ async def test_leftover_temp_files_are_removed_at_open(db_path: Path) -> None:
         assert (
             other.exists()
         )  # another collection's: removed when that one is opened, under its lock
+
+
+def test_the_documented_journal_example_is_what_a_write_appends() -> None:
+    documented = (ROOT / "docs" / "file-format.md").read_text(encoding="utf-8")
+    written = journal.frame(_set("a", {"n": 1})) + journal.frame(DeleteRecord("a", encode("a")))
+    assert f"```\n{written.decode()}```" in documented
