@@ -108,13 +108,14 @@ def remove_collection(paths: CollectionFiles) -> None:
     """Delete ``<name>.json`` and its journal, crash-safely: whole or gone, never half.
 
     1. rename the journal to ``.<name>.journal.dropped``;  2. delete ``<name>.json``, which
-    decides the drop;  3. delete the set-aside journal. A failure before 2 puts the journal back;
-    a crash before 2 is undone, after it finished, by the next open (``settle_leftovers``).
+    decides the drop;  3. delete the set-aside journal. A failure before 2 puts the journal back.
+    After a crash, the next open (``settle_leftovers``) undoes a drop interrupted before 2 and
+    finishes one interrupted after it.
     """
     set_aside = _rename_if_present(paths.journal, paths.dropped)
-    if set_aside:
-        atomic.fsync_directory(paths.directory)
     try:
+        if set_aside:
+            atomic.fsync_directory(paths.directory)
         atomic.remove_file(paths.snapshot)
     except BaseException:
         if set_aside:
