@@ -27,7 +27,6 @@ FENCED = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
 
 # Pages the README links to that other work adds; remove a name once its page has landed.
 COMING = {
-    "docs/file-format.md",
     "docs/queries.md",
     "docs/freshness.md",
     "docs/backup-and-restore.md",
