@@ -38,14 +38,14 @@ KNOWN: dict[tuple[str, str], str] = {
     **{
         ("restore", f"{n}-{call}"): HALF_RESTORE
         for n, call in (
-            (32, "os.open"),
-            (33, "os.fsync"),
-            (34, "os.unlink"),
-            (35, "os.unlink"),
+            (34, "os.open"),
+            (35, "os.fsync"),
             (36, "os.unlink"),
-            (37, "os.open"),
-            (38, "os.fsync"),
-            (39, "os.replace"),
+            (37, "os.unlink"),
+            (38, "os.unlink"),
+            (39, "os.open"),
+            (40, "os.fsync"),
+            (41, "os.replace"),
         )
     },
 }

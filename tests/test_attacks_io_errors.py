@@ -68,21 +68,21 @@ KNOWN: dict[tuple[str, str], str] = {
     **{
         ("restore", f"{n}-{call}"): HALF_RESTORE
         for n, call in (
-            (32, "os.open"),
-            (33, "os.fsync"),
-            (34, "os.unlink"),
-            (35, "os.unlink"),
+            (34, "os.open"),
+            (35, "os.fsync"),
             (36, "os.unlink"),
-            (37, "os.open"),
-            (38, "os.fsync"),
-            (39, "os.replace"),
+            (37, "os.unlink"),
+            (38, "os.unlink"),
+            (39, "os.open"),
+            (40, "os.fsync"),
+            (41, "os.replace"),
         )
     },
-    ("restore", "44-fcntl.flock-unlock"): BARE_UNLOCK,
+    ("restore", "46-fcntl.flock-unlock"): BARE_UNLOCK,
     ("close", "1-fcntl.flock"): BARE_FLOCK,
     ("close", "14-fcntl.flock-unlock"): BARE_UNLOCK,
     ("open_with_leftovers", "3-fcntl.flock"): BARE_FLOCK,
-    ("open_with_leftovers", "12-fcntl.flock-unlock"): BARE_UNLOCK,
+    ("open_with_leftovers", "13-fcntl.flock-unlock"): BARE_UNLOCK,
 }
 
 

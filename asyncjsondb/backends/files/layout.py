@@ -3,6 +3,7 @@
     <name>.json                 the snapshot: the collection at rest, a standard JSON object
     <name>.journal              the changes since the last compaction
     .<name>.lock                the cross-process lock
+    .<name>.changes             the change counter, mapped into every process (``changes``)
     .<name>.json.compacting     a compaction's new snapshot, not yet in place
     .<name>.journal.folded      a compaction's old journal, already folded into the new snapshot
     .<name>.json.restoring      a restore's staged snapshot, not yet in place
@@ -60,6 +61,10 @@ class CollectionFiles:
     @property
     def lock(self) -> Path:
         return self.directory / f".{self.name}.lock"
+
+    @property
+    def changes(self) -> Path:
+        return self.directory / f".{self.name}.changes"
 
 
 def find_leftovers(paths: CollectionFiles) -> list[Path]:

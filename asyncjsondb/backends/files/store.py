@@ -4,6 +4,10 @@ All ``AsyncJSONDB`` objects of a process that open the same folder share one ``C
 per collection (see ``registry``), so they are consistent with each other at once. Writes reach it
 through its ``commits.CommitQueue``; ``compaction`` writes its ``<name>.json``.
 
+Freshness: every change of the files bumps the collection's shared ``changes`` counter under the
+locks, and memory is trusted while the counter still holds the value seen at the last refresh
+(and, as an upper bound, for ``cache_ttl``).
+
 Locking: ``mutex`` (a ``threading.Lock``) guards this process's state; the ``ProcessLock`` on
 ``.<name>.lock`` guards the files between processes. Both are taken, in that order and within one
 ``lock_timeout``, only in worker threads, never on an event loop (``locked``). Methods named
@@ -24,6 +28,7 @@ from ...errors import CorruptFileError, LockTimeoutError, StorageError
 from ...options import Options
 from . import atomic, journal, layout, snapshot
 from .atomic import FileIdentity
+from .changes import UNOPENED, Counter, open_counter
 from .journal import JournalFile, Record
 from .layout import CollectionFiles
 from .locks import ProcessLock
@@ -37,6 +42,7 @@ class CollectionStore:
         self.paths = CollectionFiles(directory, name)
         self.plock = ProcessLock(self.paths.lock, options.lock_timeout)
         self.data: dict[str, bytes] = {}
+        self.changes: Counter = UNOPENED  # mapped at the first refresh (a fork keeps the map)
         self._reset_process_state()
         reset_after_fork(self)
 
@@ -44,6 +50,7 @@ class CollectionStore:
         self.mutex = threading.Lock()
         self.loaded = False
         self.checked_at = float("-inf")
+        self.seen = -1  # the change counter when memory last matched the files
         self._snapshot: FileIdentity | None = None
         self._journal: JournalFile | None = None
 
@@ -80,7 +87,12 @@ class CollectionStore:
     # -- reading ---------------------------------------------------------------------------
 
     def is_fresh(self, ttl: float) -> bool:
-        return self.loaded and time.monotonic() - self.checked_at < ttl
+        """Whether memory may be trusted: no system call, so a read can skip the pool."""
+        return (
+            self.loaded
+            and self.changes.read() == self.seen
+            and time.monotonic() - self.checked_at < ttl
+        )
 
     def refresh(self) -> None:
         with self.locked():
@@ -89,6 +101,9 @@ class CollectionStore:
     def refresh_locked(self) -> None:
         """Bring memory up to date with the files."""
         started = time.monotonic()
+        if self.changes is UNOPENED:
+            self.changes = open_counter(self.paths.changes)
+        seen = self.changes.read()  # nobody bumps it while we hold the locks
         snapshot_stat = atomic.stat_or_none(self.paths.snapshot)
         if not self.loaded or not self._same_snapshot(snapshot_stat):
             self._load_locked()
@@ -106,7 +121,7 @@ class CollectionStore:
                 self._load_locked()
             elif journal_stat.st_size > current.offset:
                 self._read_journal_locked(current, self.data)
-        self.checked_at = started
+        self.checked_at, self.seen = started, seen
 
     def refresh_or_forget_locked(self) -> bool:
         """Refresh; if the files are corrupt, forget them instead. False when they were corrupt.
@@ -203,6 +218,7 @@ class CollectionStore:
             self._journal = journal_file
         end = journal_file.append(b"".join(journal.frame(record) for record in records))
         journal.apply(self.data, records)
+        self.seen = self.changes.bump()
         return journal_file, end
 
     def sync(self, journal_file: JournalFile, end: int) -> None:
@@ -226,6 +242,7 @@ class CollectionStore:
             self.data = data
             self.loaded = True
             self.checked_at = time.monotonic()
+        self.seen = self.changes.bump()
 
     def retire_journal(self) -> None:
         """Close the journal: its records are in the snapshot, or about to be forgotten."""
@@ -242,6 +259,7 @@ class CollectionStore:
             atomic.remove_file(path)
         atomic.fsync_directory(self.directory)
         self.data = {}
+        self.seen = self.changes.bump()
         return existed
 
     def drop(self) -> bool:
@@ -255,3 +273,5 @@ class CollectionStore:
             self._forget_files()
             self.loaded = False
             self.plock.close()
+            changes, self.changes = self.changes, UNOPENED
+            changes.close()
