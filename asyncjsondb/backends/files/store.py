@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ...bridge import reset_after_fork
+from ...codec import bulk_decoding
 from ...errors import CorruptFileError, LockTimeoutError, StorageError
 from ...options import Options
 from . import atomic, journal, layout, snapshot
@@ -42,6 +43,7 @@ class CollectionStore:
         self.paths = CollectionFiles(directory, name)
         self.plock = ProcessLock(self.paths.lock, options.lock_timeout)
         self.data: dict[str, bytes] = {}
+        self.version = 0  # odd while ``data`` is changed in place (``slices`` reads it in slices)
         self.changes: Counter = UNOPENED  # mapped at the first refresh (a fork keeps the map)
         self._reset_process_state()
         reset_after_fork(self)
@@ -155,10 +157,11 @@ class CollectionStore:
         identity: FileIdentity | None = None
         data: dict[str, bytes] = {}
         try:
-            if loaded is not None:
-                identity = FileIdentity.of(loaded[1])
-                data = snapshot.parse(loaded[0], self.paths.snapshot)
-            journal_file = self._open_journal_locked(data)
+            with bulk_decoding():  # millions of new objects: no collector passes over them
+                if loaded is not None:
+                    identity = FileIdentity.of(loaded[1])
+                    data = snapshot.parse(loaded[0], self.paths.snapshot)
+                journal_file = self._open_journal_locked(data)
         except BaseException:
             if loaded is not None:
                 os.close(loaded[1])
@@ -181,8 +184,17 @@ class CollectionStore:
         records, valid_end = journal_file.read_new()
         # We hold the lock, so nobody is mid-append: bytes past the valid end are a torn tail.
         journal_file.truncate_torn_tail(valid_end)
-        journal.apply(data, records)
+        self._apply(data, records)
         journal_file.offset = journal_file.synced = valid_end
+
+    def _apply(self, data: dict[str, bytes], records: list[Record]) -> None:
+        """Apply ``records`` to ``data``, with ``version`` odd meanwhile (the caller holds the
+        mutex)."""
+        self.version += 1
+        try:
+            journal.apply(data, records)
+        finally:
+            self.version += 1
 
     def _forget_files(self) -> None:
         if self._snapshot is not None:
@@ -217,7 +229,7 @@ class CollectionStore:
             atomic.fsync_directory(self.directory)
             self._journal = journal_file
         end = journal_file.append(b"".join(journal.frame(record) for record in records))
-        journal.apply(self.data, records)
+        self._apply(self.data, records)
         self.seen = self.changes.bump()
         return journal_file, end
 
