@@ -13,6 +13,7 @@ with this one: their writes are seen within ``cache_ttl`` (docs/freshness.md).
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 from pathlib import Path
@@ -74,6 +75,8 @@ def open_counter(path: Path) -> Counter:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
+        if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+            return _read_only(path)
         raise StorageError("open the change counter", path, exc) from exc
     try:
         if os.fstat(fd).st_size < _SIZE:
@@ -88,3 +91,19 @@ def open_counter(path: Path) -> Counter:
     finally:
         os.close(fd)
     return ChangeCounter(mapping)
+
+
+def _read_only(path: Path) -> Counter:
+    """A process that may not write the folder still sees the writers' counter, if there is one."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return NO_COUNTER
+    try:
+        if os.fstat(fd).st_size < _SIZE:
+            return NO_COUNTER
+        return ChangeCounter(mmap.mmap(fd, _SIZE, access=mmap.ACCESS_READ))
+    except OSError:
+        return NO_COUNTER
+    finally:
+        os.close(fd)
