@@ -53,7 +53,10 @@ class FileCollection:
 
     async def keys(self) -> list[str]:
         await self._fresh()
-        return [key for chunk in await copy_in_slices(self._store, dict.keys) for key in chunk]
+        keys: list[str] = []
+        for chunk in await copy_in_slices(self._store, dict.keys):
+            keys.extend(chunk)  # a C loop per slice, not a Python one per key
+        return keys
 
     async def count(self) -> int:
         return len(await self._fresh())
