@@ -48,8 +48,14 @@ async def _values_of_items(c: Any) -> set[Any]:
 HALF = "defect 3: set_many is applied key by key on a pool thread while the loop reads the dict"
 
 
-@pytest.mark.xfail(strict=True, reason=HALF)
-@pytest.mark.parametrize("read", [_values_of_get_many, _values_of_items], ids=["get_many", "items"])
+@pytest.mark.parametrize(
+    "read",
+    [
+        pytest.param(_values_of_get_many, marks=pytest.mark.xfail(strict=True, reason=HALF)),
+        _values_of_items,  # bulk reads copy one moment: a write between slices starts it again
+    ],
+    ids=["get_many", "items"],
+)
 async def test_a_reader_never_sees_half_a_batch(
     tmp_path: Path, read: Callable[[Any], Awaitable[set[Any]]]
 ) -> None:
