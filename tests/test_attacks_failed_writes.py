@@ -32,7 +32,6 @@ def _fsync_of_the_journal(name: str, args: tuple[Any, ...]) -> bool:
     return name == "os.fdatasync"
 
 
-@pytest.mark.xfail(strict=True, reason="defect 4: a write whose fsync failed stays in place")
 async def test_a_set_whose_fsync_failed_is_undone(tmp_path: Path) -> None:
     db = await _folded_and_journaled(tmp_path)
     c = await db.get_collection("c")
@@ -46,9 +45,6 @@ async def test_a_set_whose_fsync_failed_is_undone(tmp_path: Path) -> None:
     assert await _read_afresh(tmp_path) == {"a": 1, "b": 2}
 
 
-@pytest.mark.xfail(
-    strict=True, reason="defect 4: a retried increment whose fsync failed counts twice"
-)
 async def test_retrying_a_failed_increment_counts_once(tmp_path: Path) -> None:
     async with AsyncJSONDB(tmp_path) as db:
         c = await db.get_collection("c")
@@ -68,9 +64,6 @@ def _second_unlink(name: str, args: tuple[Any, ...]) -> bool:
     return name == "os.unlink" and str(args[0]).endswith("c.json")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="defect 5: drop deletes the journal first; a failed second unlink loses it"
-)
 async def test_a_drop_that_raises_leaves_the_collection_whole(tmp_path: Path) -> None:
     db = await _folded_and_journaled(tmp_path)
     with SyscallFaults(matching=_second_unlink), pytest.raises(DatabaseError):
@@ -83,11 +76,6 @@ def _rename_into_place_and_its_undo(name: str, args: tuple[Any, ...]) -> bool:
     return name == "os.replace" and str(args[0]).endswith((".compacting", ".folded"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="also verify (real): when a compaction's rename into place and its undo both fail, "
-    "the new file is deleted anyway and the next open deletes the folded journal",
-)
 async def test_a_compaction_whose_rename_and_undo_fail_loses_nothing(tmp_path: Path) -> None:
     db = await _folded_and_journaled(tmp_path)
     faults = SyscallFaults(matching=_rename_into_place_and_its_undo, error=errno.EIO)
