@@ -34,14 +34,14 @@ KNOWN: dict[tuple[str, str], str] = {
     **{
         ("restore", f"{n}-{call}"): HALF_RESTORE
         for n, call in (
-            (32, "os.open"),
-            (33, "os.fsync"),
-            (34, "os.replace"),
-            (35, "os.unlink"),
-            (36, "os.open"),
-            (37, "os.fsync"),
-            (38, "os.unlink"),
-            (39, "os.replace"),
+            (34, "os.open"),  # after a new collection's change counter: open, pwrite
+            (35, "os.fsync"),
+            (36, "os.replace"),
+            (37, "os.unlink"),
+            (38, "os.open"),
+            (39, "os.fsync"),
+            (40, "os.unlink"),
+            (41, "os.replace"),
         )
     },
 }

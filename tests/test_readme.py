@@ -28,7 +28,6 @@ FENCED = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
 # Pages the README links to that other work adds; remove a name once its page has landed.
 COMING = {
     "docs/queries.md",
-    "docs/freshness.md",
     "docs/backup-and-restore.md",
     "docs/read-only.md",
 }
