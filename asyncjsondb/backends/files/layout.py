@@ -6,6 +6,7 @@
     .<name>.json.compacting     a compaction's new snapshot, not yet in place
     .<name>.journal.folded      a compaction's old journal, already folded into the new snapshot
     .<name>.json.restoring      a restore's staged snapshot, not yet in place
+    .<name>.indexes             the index definitions (no collection's file ends so)
     .<file>.tmp-<hex>           an atomic write of <file> that never finished (``atomic``)
 
 This is the one module that spells a collection's file names; everything else asks it. Which
@@ -61,6 +62,10 @@ class CollectionFiles:
     def lock(self) -> Path:
         return self.directory / f".{self.name}.lock"
 
+    @property
+    def indexes(self) -> Path:
+        return self.directory / f".{self.name}.indexes"
+
 
 def find_leftovers(paths: CollectionFiles) -> list[Path]:
     """Leftovers of interrupted writes, compactions and restores that exist now."""
@@ -93,8 +98,8 @@ def settle_leftovers(paths: CollectionFiles) -> list[str]:
 
 def _temp_files(paths: CollectionFiles) -> Iterator[tuple[int, Path]]:
     """The temp files of interrupted atomic writes of the collection's files, each with the index
-    of the file it was writing (snapshot, compacting, staged)."""
-    written = (paths.snapshot, paths.compacting, paths.staged)
+    of the file it was writing (snapshot, compacting, staged, indexes)."""
+    written = (paths.snapshot, paths.compacting, paths.staged, paths.indexes)
     prefixes = [atomic.temp_prefix_of(path) for path in written]
     with contextlib.suppress(FileNotFoundError), os.scandir(paths.directory) as entries:
         for entry in entries:

@@ -24,6 +24,7 @@ from ...errors import CorruptFileError, LockTimeoutError, StorageError
 from ...options import Options
 from . import atomic, journal, layout, snapshot
 from .atomic import FileIdentity
+from .catalog import Catalog
 from .journal import JournalFile, Record
 from .layout import CollectionFiles
 from .locks import ProcessLock
@@ -37,6 +38,7 @@ class CollectionStore:
         self.paths = CollectionFiles(directory, name)
         self.plock = ProcessLock(self.paths.lock, options.lock_timeout)
         self.data: dict[str, bytes] = {}
+        self.catalog = Catalog(self.paths.indexes)
         self._reset_process_state()
         reset_after_fork(self)
 
@@ -106,6 +108,7 @@ class CollectionStore:
                 self._load_locked()
             elif journal_stat.st_size > current.offset:
                 self._read_journal_locked(current, self.data)
+        self.catalog.reload_if_changed()
         self.checked_at = started
 
     def refresh_or_forget_locked(self) -> bool:
@@ -118,6 +121,7 @@ class CollectionStore:
         except CorruptFileError:
             self._forget_files()
             self.data = {}
+            self.catalog.forget()
             self.loaded = False
             return False
         return True
@@ -135,6 +139,7 @@ class CollectionStore:
         """
         self._forget_files()
         self.loaded = False
+        self.catalog.forget()  # built again from the new data when next used
         layout.settle_leftovers(self.paths)
         loaded = atomic.read_file(self.paths.snapshot)
         identity: FileIdentity | None = None
@@ -166,6 +171,7 @@ class CollectionStore:
         records, valid_end = journal_file.read_new()
         # We hold the lock, so nobody is mid-append: bytes past the valid end are a torn tail.
         journal_file.truncate_torn_tail(valid_end)
+        self.catalog.follow(records, data.get)  # other processes' writes, checked by them
         journal.apply(data, records)
         journal_file.offset = journal_file.synced = valid_end
 
@@ -224,6 +230,7 @@ class CollectionStore:
         self._snapshot = FileIdentity.of(fd)
         if data is not None:
             self.data = data
+            self.catalog.forget()
             self.loaded = True
             self.checked_at = time.monotonic()
 
@@ -240,9 +247,21 @@ class CollectionStore:
         self._forget_files()
         for path in (self.paths.journal, self.paths.snapshot, self.paths.compacting):
             atomic.remove_file(path)
+        atomic.remove_file(self.paths.indexes)  # a dropped collection's indexes go with it
         atomic.fsync_directory(self.directory)
         self.data = {}
+        self.catalog.reload_if_changed()
         return existed
+
+    def create_index(self, path: str, unique: bool) -> bool:
+        with self.locked():
+            self.refresh_locked()
+            return self.catalog.create(path, unique, self.data)
+
+    def drop_index(self, path: str) -> bool:
+        with self.locked():
+            self.refresh_locked()
+            return self.catalog.drop(path)
 
     def drop(self) -> bool:
         """Delete the collection's files; False when there were none."""

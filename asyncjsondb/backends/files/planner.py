@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
+from ...ordering import SortSpec, project, sort_items
+from ...paths import MISSING
+from ...query import COMPARISONS, Condition, Logical, Node, Query, compile_where
 from .indexes import IndexSet, PathIndex
-from .ordering import SortSpec, project, sort_items
-from .paths import MISSING
-from .query import COMPARISONS, Condition, Logical, Node, Query, compile_where
 
 Bound = tuple[Any, bool]  # a value and whether it is included
 
