@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from asyncjsondb import DatabaseError, DuplicateKeyError, InvalidQueryError
 from asyncjsondb.backends.files.indexes import IndexSet, PathIndex
-from asyncjsondb.paths import MISSING
 from asyncjsondb.backends.files.planner import choose, run
+from asyncjsondb.paths import MISSING
 from asyncjsondb.query import Query, compile_where
 from tests.query_strategies import BOUNDED, comparable, filter_lists, records, scalars
 

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from asyncjsondb.backends.files.indexes import IndexSet
-from asyncjsondb.paths import MISSING
 from asyncjsondb.backends.files.planner import run
+from asyncjsondb.paths import MISSING
 from asyncjsondb.query import Query, compile_where
 
 from ..records import dataset, key

@@ -31,6 +31,7 @@ from ...errors import (
     ServerError,
 )
 from ...options import SERVER_OPTIONS, Options
+from ...query import Node, Query
 from ..base import (
     STALE,
     Clear,
@@ -44,6 +45,7 @@ from ..base import (
     Update,
 )
 from . import schema
+from .finder import UNIQUE_VIOLATION, Finder, drop_index_objects
 from .schema import Names
 
 try:
@@ -99,6 +101,7 @@ class PostgresCollection:
     def __init__(self, backend: PostgresBackend, name: str) -> None:
         self._backend = backend
         self._name = name
+        self._finder = Finder(backend, name)
         n = backend.sql
         # The id as a scalar subquery, not a join: the planner then uses the (collection_id, seq)
         # index for each page of a scan instead of sorting the table for every page.
@@ -162,7 +165,33 @@ class PostgresCollection:
         async for chunk in self.item_chunks():
             yield [value for _, value in chunk]
 
+    async def query(self, query: Query) -> list[tuple[str, Any]]:
+        return await self._finder.query(query)
+
+    async def count_matching(self, where: Node) -> int:
+        return await self._finder.count(where)
+
+    async def explain(self, query: Query) -> dict[str, Any]:
+        return await self._finder.explain(query)
+
+    async def create_index(self, path: str, unique: bool) -> bool:
+        return await self._finder.create_index(path, unique)
+
+    async def drop_index(self, path: str) -> bool:
+        return await self._finder.drop_index(path)
+
+    async def list_indexes(self) -> list[dict[str, Any]]:
+        return await self._finder.list_indexes()
+
     async def apply(self, mutation: Mutation) -> Any:
+        try:
+            return await self._apply(mutation)
+        except _Refused as refused:
+            if refused.sqlstate != UNIQUE_VIOLATION:
+                raise
+            raise await self._finder.duplicate(refused.detail, _written(mutation)) from None
+
+    async def _apply(self, mutation: Mutation) -> Any:
         n, call, name = self._backend.sql, self._backend.call, self._name
         upsert = "ON CONFLICT (collection_id, key) DO UPDATE SET value = EXCLUDED.value"
         match mutation:
@@ -235,6 +264,16 @@ class PostgresCollection:
         return result
 
 
+def _written(mutation: Mutation) -> dict[str, Any]:
+    """The records a mutation writes whole, decoded (for naming a unique index's refusal)."""
+    match mutation:
+        case SetValue(key, value_json):
+            return {key: decode(value_json)}
+        case SetMany(pairs):
+            return {key: decode(value_json) for key, value_json in pairs}
+    return {getattr(mutation, "key", "?"): {}}
+
+
 class _Refused(Exception):
     """A refusal raised by one of our server-side functions (SQLSTATE AJ00x) or a range error."""
 
@@ -278,6 +317,15 @@ class PostgresBackend:
         except (OSError, asyncpg.InterfaceError) as exc:
             raise ServerError(self.location, f"cannot reach the server: {exc}") from exc
 
+    async def in_transaction(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """``function(connection, *args)`` inside one transaction, errors translated."""
+        return await _LOOP.run(self._on_loop, self._transaction, function, *args)
+
+    async def _transaction(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        pool = await self._ensure_pool()
+        async with pool.acquire() as connection, connection.transaction():
+            return await function(connection, *args)
+
     async def _ensure_pool(self) -> Any:
         if self._pool is None or self._pool_pid != os.getpid():
             self._pool = await _POOLS.acquire(self._url, self._options, self.sql)
@@ -291,8 +339,19 @@ class PostgresBackend:
         return PostgresCollection(self, name)
 
     async def drop(self, name: str) -> bool:
-        query = f"DELETE FROM {self.sql.collections} WHERE name = $1 RETURNING 1"
-        return await self.call("fetchval", query, name) is not None
+        return await self.in_transaction(self._drop, name)
+
+    async def _drop(self, connection: Any, name: str) -> bool:
+        n = self.sql
+        indexes = await connection.fetch(
+            f"SELECT i.name FROM {n.indexes} i JOIN {n.collections} c "
+            "ON c.id = i.collection_id WHERE c.name = $1",
+            name,
+        )
+        for row in indexes:  # the definitions go with the collection's row
+            await drop_index_objects(connection, n.schema, row[0])
+        query = f"DELETE FROM {n.collections} WHERE name = $1 RETURNING 1"
+        return await connection.fetchval(query, name) is not None
 
     async def names(self) -> list[str]:
         query = f'SELECT name FROM {self.sql.collections} ORDER BY name COLLATE "C"'
@@ -331,6 +390,8 @@ class PostgresBackend:
         pool = await self._ensure_pool()
         n = self.sql
         async with pool.acquire() as connection, connection.transaction():
+            for row in await connection.fetch(f"SELECT name FROM {n.indexes}"):
+                await drop_index_objects(connection, n.schema, row[0])
             await connection.execute(f"DELETE FROM {n.collections}")
             for name, (_, data) in backup.items():
                 query = f"INSERT INTO {n.collections} (name) VALUES ($1) RETURNING id"
@@ -406,6 +467,8 @@ def _translate(exc: Any, location: str) -> Exception:
     sqlstate = getattr(exc, "sqlstate", "") or ""
     if sqlstate.startswith("AJ") or sqlstate == "22003":  # ours, or numeric_value_out_of_range
         return _Refused(sqlstate, getattr(exc, "detail", "") or "")
+    if sqlstate == UNIQUE_VIOLATION:  # a unique index of ours: the caller names it
+        return _Refused(sqlstate, getattr(exc, "constraint_name", "") or "")
     if sqlstate in ("22P05", "22021"):  # \u0000 in text, or bytes the server cannot store
         if "key" in str(exc):
             return InvalidKeyError(None, f"the server cannot store it: {exc}")
