@@ -236,6 +236,8 @@ class PostgresCollection:
                 await self._backend.call("fetchval", query, self._name, mutation.key, changes)
             )
         except _Refused as refused:
+            if refused.sqlstate == UNIQUE_VIOLATION:
+                raise
             found = _JSON_TO_PYTHON.get(refused.detail, refused.detail)
             problem = f"update needs a stored object, found {found}"
             raise InvalidOperationError(problem, collection=self._name, key=mutation.key) from None
@@ -252,6 +254,8 @@ class PostgresCollection:
         try:
             result: int | float = decode(await self._backend.call("fetchval", query, *args))
         except _Refused as refused:
+            if refused.sqlstate == UNIQUE_VIOLATION:
+                raise
             found = _JSON_TO_PYTHON.get(refused.detail, refused.detail)
             if refused.sqlstate == schema.NOT_A_NUMBER:
                 problem = f"field {mutation.field!r} holds {found}, not a number"

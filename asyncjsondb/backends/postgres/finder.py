@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ...codec import decode
 from ...errors import DuplicateKeyError, InvalidQueryError
 from ...ordering import project
-from ...paths import parse_path
+from ...paths import MISSING, parse_path
 from ...query import Node, Query
 from .query import compile_sort, compile_where, index_statements
 
@@ -164,6 +164,8 @@ class Finder:
         path = parse_path(rows[0][0])
         for key, value in written.items():
             held = path.resolve(key, value)
+            if held is MISSING:
+                continue
             where = compile_where(Query.parse({path.text: held}).where, start=2)
             other = await self._backend.call(
                 "fetchval",
