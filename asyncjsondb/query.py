@@ -178,11 +178,12 @@ def _json_operand(value: Any, location: str) -> Any:
     if isinstance(value, (list, tuple)):
         return [_json_operand(item, location) for item in value]
     if isinstance(value, Mapping):
-        if not all(isinstance(name, str) and "\x00" not in name for name in value):
-            raise InvalidQueryError(
-                "object keys in a filter are str without NUL", location=location
-            )
-        return {name: _json_operand(item, location) for name, item in value.items()}
+        if not all(isinstance(name, str) for name in value):
+            raise InvalidQueryError("object keys in a filter must be str", location=location)
+        return {
+            _json_operand(name, location): _json_operand(item, location)
+            for name, item in value.items()
+        }
     raise InvalidQueryError(f"{type(value).__name__} is not a JSON value", location=location)
 
 
