@@ -9,13 +9,14 @@ worker thread that may wait for it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any, TypeVar
 
 from ...bridge import run_blocking
 from ...codec import bulk_decoding, decode
 from ...errors import LockTimeoutError
 from ...paths import MISSING
-from ...query import Query
+from ...query import MATCH_ALL, Query
 from . import planner
 from .store import CollectionStore
 
@@ -24,6 +25,12 @@ T = TypeVar("T")
 
 async def run(store: CollectionStore, query: Query) -> list[tuple[str, Any]]:
     """The query's answer: ``(key, value)`` pairs with freshly decoded (private) values."""
+    if query.where == MATCH_ALL and not query.sort:  # a page: decode only what it holds
+        end = None if query.limit is None else query.skip + query.limit
+        page = list(islice(store.data.items(), query.skip, end))
+        return Query(MATCH_ALL, [], query.fields, 0, None).run(
+            (key, decode(raw)) for key, raw in page
+        )
     if store.catalog.empty:
         items = list(store.data.items())
         with bulk_decoding():
