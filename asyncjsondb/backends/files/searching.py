@@ -27,7 +27,10 @@ async def run(store: CollectionStore, query: Query) -> list[tuple[str, Any]]:
     """The query's answer: ``(key, value)`` pairs with freshly decoded (private) values."""
     if query.where == MATCH_ALL and not query.sort:  # a page: decode only what it holds
         end = None if query.limit is None else query.skip + query.limit
-        page = list(islice(store.data.items(), query.skip, end))
+        try:
+            page = list(islice(store.data.items(), query.skip, end))
+        except RuntimeError:  # a commit in another thread changed the dict: copy it first
+            page = list(islice(list(store.data.items()), query.skip, end))
         return Query(MATCH_ALL, [], query.fields, 0, None).run(
             (key, decode(raw)) for key, raw in page
         )
