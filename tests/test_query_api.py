@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asyncjsondb import AsyncJSONDB, DuplicateKeyError, InvalidQueryError, InvalidValueError
+from asyncjsondb.migrate import migrate
 from asyncjsondb.query import Query
-from tests.conftest import Location
+from tests.conftest import POSTGRES_URL, Location
 from tests.proc_queries import indexes_and_answer, set_and_report
 from tests.proc_workers import in_fresh_process
 from tests.query_strategies import filters, naive_match, record_lists, sorts
@@ -287,3 +288,22 @@ async def _check_equivalence(
             page = Query.parse(where, sort=sort, skip=1, limit=3).run(items)
             found = await collection.find_items(where=where, sort=sort, skip=1, limit=3)
             assert found == page, (where, sort)
+
+
+async def test_migrate_carries_the_indexes(tmp_path: Any, postgres_schema: str) -> None:
+    async with AsyncJSONDB(tmp_path / "src") as db:
+        collection = await people(db)
+        await collection.create_index("name", unique=True)
+        await collection.create_index("address.city")
+    await migrate(tmp_path / "src", POSTGRES_URL, target_options={"schema": postgres_schema})
+    async with AsyncJSONDB(POSTGRES_URL, schema=postgres_schema) as pg:
+        moved = await pg.get_collection("people")
+        assert await moved.list_indexes() == [
+            {"path": "name", "unique": True},
+            {"path": "address.city", "unique": False},
+        ]
+        with pytest.raises(DuplicateKeyError):
+            await moved.set("x", {"name": "Ann"})
+    await migrate(POSTGRES_URL, tmp_path / "back", source_options={"schema": postgres_schema})
+    async with AsyncJSONDB(tmp_path / "back") as db:
+        assert len(await (await db.get_collection("people")).list_indexes()) == 2
