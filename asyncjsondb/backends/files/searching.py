@@ -16,7 +16,7 @@ from ...bridge import run_blocking
 from ...codec import bulk_decoding, decode
 from ...errors import LockTimeoutError
 from ...paths import MISSING
-from ...query import MATCH_ALL, Query
+from ...query import MATCH_ALL, Node, Query
 from . import planner
 from .store import CollectionStore
 
@@ -37,7 +37,7 @@ async def run(store: CollectionStore, query: Query) -> list[tuple[str, Any]]:
     if store.catalog.empty:
         items = list(store.data.items())
         with bulk_decoding():
-            return query.run((key, decode(raw)) for key, raw in items)
+            return query.run(_candidates(items, query.where))
     return await _under_mutex(store, lambda: _planned(store, query))
 
 
@@ -45,6 +45,36 @@ async def explain(store: CollectionStore, query: Query) -> dict[str, Any]:
     if store.catalog.empty:
         return planner.Plan().explain()
     return await _under_mutex(store, lambda: _plan(store, query).explain())
+
+
+def _candidates(items: list[tuple[str, bytes]], where: Node) -> Iterator[tuple[str, Any]]:
+    """Decoded records that may match: a record whose JSON text lacks a string or boolean that
+    every match must hold is skipped undecoded. Without a backslash in the text no string in it
+    is escaped, so such a value would appear there literally; with one, the record is decoded."""
+    needles = _necessary_text(where)
+    if not needles:
+        for key, raw in items:
+            yield key, decode(raw)
+        return
+    for key, raw in items:
+        for needle in needles:
+            if needle not in raw and b"\\" not in raw:
+                break
+        else:
+            yield key, decode(raw)
+
+
+def _necessary_text(where: Node) -> list[bytes]:
+    needles = []
+    for condition in planner.conjuncts(where):
+        operand = condition.operand
+        if condition.op != "$eq" or condition.path.is_key:
+            continue
+        if type(operand) is bool:
+            needles.append(b"true" if operand else b"false")
+        elif type(operand) is str:
+            needles.append(b'"' + operand.encode(errors="surrogatepass") + b'"')
+    return needles
 
 
 def _plan(store: CollectionStore, query: Query) -> planner.Plan:
