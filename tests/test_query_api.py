@@ -307,3 +307,16 @@ async def test_migrate_carries_the_indexes(tmp_path: Any, postgres_schema: str) 
     await migrate(POSTGRES_URL, tmp_path / "back", source_options={"schema": postgres_schema})
     async with AsyncJSONDB(tmp_path / "back") as db:
         assert len(await (await db.get_collection("people")).list_indexes()) == 2
+
+
+async def test_restored_duplicates_under_a_unique_index_stay_readable(tmp_path: Any) -> None:
+    async with AsyncJSONDB(tmp_path / "db") as db:
+        collection = await db.get_collection("people")
+        await collection.set_many({"a": {"name": "Z"}, "b": {"name": "Z"}})
+        await db.backup(tmp_path / "backup")
+        await collection.clear()
+        await collection.create_index("name", unique=True)
+        await db.restore(tmp_path / "backup")
+        assert [k for k, _ in await collection.find_items(where={"name": "Z"})] == ["a", "b"]
+        await collection.set("c", {"name": "Y"})
+        assert await collection.count({"name": {"$in": ["Y", "Z"]}}) == 3

@@ -10,18 +10,20 @@ so a unique index refuses a duplicate from any process. Callers hold the collect
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ...codec import decode
-from ...errors import CorruptFileError
+from ...errors import CorruptFileError, DuplicateKeyError
 from ...paths import MISSING
 from . import atomic
 from .indexes import Change, IndexSet
 from .journal import BatchRecord, ClearRecord, DeleteRecord, Record, SetRecord
 
+_log = logging.getLogger("asyncjsondb")
 Definition = dict[str, Any]  # {"path": str, "unique": bool}
 
 
@@ -134,7 +136,14 @@ def _build(definitions: list[Definition], items: Iterable[tuple[str, bytes]]) ->
     if definitions:
         decoded = [(key, decode(raw)) for key, raw in items]
         for definition in definitions:
-            indexes.create(definition["path"], decoded, unique=definition["unique"])
+            path, unique = definition["path"], definition["unique"]
+            try:
+                indexes.create(path, decoded, unique=unique)
+            except DuplicateKeyError as exc:
+                # Data that repeats a value (restored from a backup made without the index):
+                # the data stays readable, queries stay right, and only uniqueness waits.
+                _log.warning("the unique index on %r does not hold: %s", path, exc)
+                indexes.create(path, decoded, unique=False)
     return indexes
 
 
