@@ -11,10 +11,11 @@ import hashlib
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .backends.files import atomic, layout, snapshot
+from .backends.files import atomic, catalog, layout, snapshot
 from .codec import DecodeError, decode, encode
 from .errors import BackupError, CorruptFileError, StorageError
 from .names import validate_collection_name
@@ -29,8 +30,14 @@ def check_target(target: Path) -> None:
         raise BackupError(target, "already exists and is not an empty folder")
 
 
-def write_backup(moment: dict[str, dict[str, bytes]], target: Path) -> None:
-    """Write ``moment`` (collection -> key -> encoded value) as a backup folder at ``target``."""
+Indexes = Mapping[str, list[dict[str, Any]]]  # collection -> [{"path": ..., "unique": ...}]
+
+
+def write_backup(
+    moment: dict[str, dict[str, bytes]], target: Path, indexes: Indexes | None = None
+) -> None:
+    """Write ``moment`` (collection -> key -> encoded value) as a backup folder at ``target``,
+    with each collection's index definitions in the manifest."""
     check_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = atomic.temp_path_for(target)
@@ -47,6 +54,8 @@ def write_backup(moment: dict[str, dict[str, bytes]], target: Path) -> None:
                 "bytes": len(raw),
                 "sha256": hashlib.sha256(raw).hexdigest(),
             }
+            if indexes and indexes.get(name):
+                entries[name]["indexes"] = indexes[name]
         manifest = {
             "format": FORMAT,
             "version": VERSION,
@@ -67,6 +76,22 @@ def write_backup(moment: dict[str, dict[str, bytes]], target: Path) -> None:
 
 def read_backup(source: Path) -> dict[str, tuple[bytes, dict[str, bytes]]]:
     """Verify a whole backup; return each collection's file bytes and parsed data."""
+    return {
+        validate_collection_name(name): _read_entry(source, entry)
+        for name, entry in _read_entries(source).items()
+    }
+
+
+def read_backup_indexes(source: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each collection's index definitions in a backup (none in a backup made before them)."""
+    return {
+        name: catalog.checked_definitions(entry.get("indexes", []), source / MANIFEST_NAME)
+        for name, entry in _read_entries(source).items()
+        if isinstance(entry, dict)  # read_backup refuses any other
+    }
+
+
+def _read_entries(source: Path) -> dict[str, Any]:
     manifest_path = source / MANIFEST_NAME
     if not source.is_dir():
         raise BackupError(source, "no such folder")
@@ -83,10 +108,7 @@ def read_backup(source: Path) -> dict[str, tuple[bytes, dict[str, bytes]]]:
     entries = manifest.get("collections")
     if not isinstance(entries, dict):
         raise CorruptFileError(manifest_path, "'collections' is not an object")
-    return {
-        validate_collection_name(name): _read_entry(source, entry)
-        for name, entry in entries.items()
-    }
+    return entries
 
 
 def _read_entry(source: Path, entry: Any) -> tuple[bytes, dict[str, bytes]]:

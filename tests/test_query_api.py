@@ -320,3 +320,21 @@ async def test_restored_duplicates_under_a_unique_index_stay_readable(tmp_path: 
         assert [k for k, _ in await collection.find_items(where={"name": "Z"})] == ["a", "b"]
         await collection.set("c", {"name": "Y"})
         assert await collection.count({"name": {"$in": ["Y", "Z"]}}) == 3
+
+
+async def test_backup_and_restore_carry_the_indexes(db: AsyncJSONDB, tmp_path: Any) -> None:
+    collection = await people(db)
+    await collection.create_index("name", unique=True)
+    await collection.create_index("age")
+    await db.backup(tmp_path / "backup")
+    await collection.drop_index("age")
+    await collection.drop_index("name")
+    await collection.create_index("tags")
+    await db.restore(tmp_path / "backup")
+    assert await collection.list_indexes() == [
+        {"path": "name", "unique": True},
+        {"path": "age", "unique": False},
+    ]
+    with pytest.raises(DuplicateKeyError):
+        await collection.set("x", {"name": "Bob"})
+    assert [k for k, _ in await collection.find_items(where={"age": 25})] == ["bob", "eve"]

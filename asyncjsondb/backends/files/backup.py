@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ...backup import check_target, read_backup, write_backup
+from ...backup import check_target, read_backup, read_backup_indexes, write_backup
 from . import atomic, compaction
 from .layout import collection_names
 from .registry import Folder
@@ -51,7 +51,8 @@ def create_backup(folder: Folder, target: Path) -> None:
         for store in stores:
             store.refresh_locked()
         moment = {store.name: dict(store.data) for store in stores}
-    write_backup(moment, target)
+        indexes = {store.name: list(store.catalog.definitions) for store in stores}
+    write_backup(moment, target, indexes)
 
 
 def restore_backup(folder: Folder, source: Path) -> None:
@@ -61,6 +62,7 @@ def restore_backup(folder: Folder, source: Path) -> None:
     beside its collection), swap (renames and deletes). A failure in the first two changes nothing.
     """
     backup = read_backup(source)
+    indexes = read_backup_indexes(source)
     with _every_collection_locked(folder, backup) as stores:
         for store in stores:
             _fold_or_forget_locked(store)
@@ -76,6 +78,7 @@ def restore_backup(folder: Folder, source: Path) -> None:
         for store in stores:
             if store.name in backup:
                 _install_staged_locked(store, staged[store.name], backup[store.name][1])
+                store.catalog.replace(indexes.get(store.name, []))
             else:
                 store.remove_files_locked()
 

@@ -89,6 +89,15 @@ class Catalog:
             raise
         return True
 
+    def replace(self, definitions: list[Definition]) -> None:
+        """Take ``definitions`` (a restore's) in place of the current ones."""
+        if definitions:
+            self._write(definitions)
+        else:
+            atomic.remove_file(self.path)
+            self.definitions, self._identity = [], None
+        self._built = None
+
     def drop(self, path: str) -> bool:
         if not any(definition["path"] == path for definition in self.definitions):
             return False
@@ -118,9 +127,14 @@ def _read_definitions(path: Path) -> list[Definition]:
         definitions = json.loads(text)
     except ValueError as exc:
         raise CorruptFileError(path, f"not JSON: {exc}") from None
+    return checked_definitions(definitions, path)
+
+
+def checked_definitions(definitions: object, path: Path) -> list[Definition]:
+    """``definitions`` read from ``path``, if they are a list of ``{"path", "unique"}``."""
     if not isinstance(definitions, list) or not all(_is_definition(d) for d in definitions):
         raise CorruptFileError(path, 'not a list of {"path": str, "unique": bool}')
-    return definitions
+    return [{"path": d["path"], "unique": d["unique"]} for d in definitions]
 
 
 def _is_definition(definition: object) -> bool:

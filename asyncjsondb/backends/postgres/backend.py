@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ...backup import read_backup, write_backup
+from ...backup import Indexes, read_backup, read_backup_indexes, write_backup
 from ...bridge import LoopThread, run_blocking
 from ...codec import decode, encode
 from ...errors import (
@@ -365,10 +365,10 @@ class PostgresBackend:
         return []  # the server keeps its own files compact
 
     async def backup(self, target: Path) -> None:
-        moment = await _LOOP.run(self._on_loop, self._read_everything)
-        await run_blocking(write_backup, moment, target)
+        moment, indexes = await _LOOP.run(self._on_loop, self._read_everything)
+        await run_blocking(write_backup, moment, target, indexes)
 
-    async def _read_everything(self) -> dict[str, dict[str, bytes]]:
+    async def _read_everything(self) -> tuple[dict[str, dict[str, bytes]], Indexes]:
         """Every collection at one moment: one repeatable-read transaction."""
         pool = await self._ensure_pool()
         n = self.sql
@@ -384,13 +384,21 @@ class PostgresBackend:
                     collection_id,
                 )
                 moment[name] = {key: str(value).encode() async for key, value in rows}
-        return moment
+            query = f"SELECT c.name, i.path, i.is_unique FROM {n.indexes} i "
+            query += f"JOIN {n.collections} c ON c.id = i.collection_id ORDER BY i.seq"
+            indexes: dict[str, list[dict[str, Any]]] = {}
+            for name, path, unique in await connection.fetch(query):
+                indexes.setdefault(name, []).append({"path": path, "unique": unique})
+        return moment, indexes
 
     async def restore(self, source: Path) -> None:
         backup = await run_blocking(read_backup, source)  # verified whole before anything changes
-        await _LOOP.run(self._on_loop, self._replace_everything, backup)
+        indexes = await run_blocking(read_backup_indexes, source)
+        await _LOOP.run(self._on_loop, self._replace_everything, backup, indexes)
 
-    async def _replace_everything(self, backup: dict[str, tuple[bytes, dict[str, bytes]]]) -> None:
+    async def _replace_everything(
+        self, backup: dict[str, tuple[bytes, dict[str, bytes]]], indexes: Indexes
+    ) -> None:
         pool = await self._ensure_pool()
         n = self.sql
         async with pool.acquire() as connection, connection.transaction():
@@ -408,6 +416,10 @@ class PostgresBackend:
                     list(data),
                     [value.decode() for value in data.values()],
                 )
+                for index in indexes.get(name, []):
+                    await Finder(self, name).create_index_in(
+                        connection, index["path"], index["unique"]
+                    )
 
     async def close(self) -> None:
         if self._pool is not None and self._pool_pid == os.getpid():

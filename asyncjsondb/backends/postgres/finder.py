@@ -98,9 +98,10 @@ class Finder:
 
     async def create_index(self, path: str, unique: bool) -> bool:
         backend = self._backend
-        return bool(await backend.in_transaction(self._create_index, path, unique))
+        return bool(await backend.in_transaction(self.create_index_in, path, unique))
 
-    async def _create_index(self, connection: Any, path: str, unique: bool) -> bool:
+    async def create_index_in(self, connection: Any, path: str, unique: bool) -> bool:
+        """Create the index in ``connection``'s transaction (a restore's, or its own)."""
         n = self._backend.sql
         collection_id = int(await connection.fetchval(f"SELECT {n.collection_id}($1)", self._name))
         await connection.execute("SELECT pg_advisory_xact_lock($1, $2)", n.lock_key, collection_id)
