@@ -94,9 +94,13 @@ class Catalog:
         if definitions:
             self._write(definitions)
         else:
+            self.remove()
+
+    def remove(self) -> None:
+        """Delete the definitions (the collection is dropped, or restored without indexes)."""
+        if atomic.stat_or_none(self.path) is not None:  # no unlink at all for most collections
             atomic.remove_file(self.path)
-            self.definitions, self._identity = [], None
-        self._built = None
+        self.definitions, self._identity, self._built = [], None, None
 
     def drop(self, path: str) -> bool:
         if not any(definition["path"] == path for definition in self.definitions):

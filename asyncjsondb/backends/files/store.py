@@ -247,10 +247,9 @@ class CollectionStore:
         self._forget_files()
         for path in (self.paths.journal, self.paths.snapshot, self.paths.compacting):
             atomic.remove_file(path)
-        atomic.remove_file(self.paths.indexes)  # a dropped collection's indexes go with it
         atomic.fsync_directory(self.directory)
         self.data = {}
-        self.catalog.reload_if_changed()
+        self.catalog.remove()  # a dropped collection's indexes go with it
         return existed
 
     def create_index(self, path: str, unique: bool) -> bool:
