@@ -18,7 +18,7 @@ from .errors import InvalidQueryError, InvalidValueError
 from .names import validate_key
 from .ordering import project
 from .paths import parse_path
-from .query import Query, parse_where
+from .query import MATCH_ALL, Query, parse_where
 
 Number = int | float
 
@@ -89,9 +89,9 @@ class Collection:
 
     async def count(self, where: Mapping[str, Any] | None = None) -> int:
         """How many records there are, or how many match ``where``."""
-        if where is None:
-            return await self._open().count()
         node = parse_where(where)
+        if node == MATCH_ALL:  # {} matches every record, objects or not
+            return await self._open().count()
         return await self._open().count_matching(node)
 
     async def find(

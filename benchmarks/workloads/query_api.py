@@ -168,7 +168,7 @@ async def postgres(count: int) -> None:
             raw = (
                 f'SELECT key, value FROM "{schema}".asyncjsondb_records '
                 f"WHERE collection_id = {collection_id} "
-                "AND ((value::jsonb) -> 'email') @> $1::jsonb LIMIT 1"
+                "AND (value::jsonb) -> 'email' = $1::jsonb LIMIT 1"
             )
             rng = random.Random(7)
             emails = [f"user{rng.randrange(count)}@example.com" for _ in range(1000)]
