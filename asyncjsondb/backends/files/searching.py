@@ -16,7 +16,7 @@ from ...bridge import run_blocking
 from ...codec import bulk_decoding, decode
 from ...errors import LockTimeoutError
 from ...paths import MISSING
-from ...query import MATCH_ALL, Node, Query
+from ...query import MATCH_ALL, Node, Query, compile_where
 from . import planner
 from .store import CollectionStore
 
@@ -36,8 +36,9 @@ async def run(store: CollectionStore, query: Query) -> list[tuple[str, Any]]:
         )
     if store.catalog.empty:
         items = list(store.data.items())
-        with bulk_decoding():
-            return query.run(_candidates(items, query.where))
+        with bulk_decoding():  # over the sort and the paging too: they make containers
+            found = _scan(items, query.where)
+            return Query(MATCH_ALL, query.sort, query.fields, query.skip, query.limit).run(found)
     return await _under_mutex(store, lambda: _planned(store, query))
 
 
@@ -47,21 +48,36 @@ async def explain(store: CollectionStore, query: Query) -> dict[str, Any]:
     return await _under_mutex(store, lambda: _plan(store, query).explain())
 
 
-def _candidates(items: list[tuple[str, bytes]], where: Node) -> Iterator[tuple[str, Any]]:
-    """Decoded records that may match: a record whose JSON text lacks a string or boolean that
-    every match must hold is skipped undecoded. Without a backslash in the text no string in it
-    is escaped, so such a value would appear there literally; with one, the record is decoded."""
+def _scan(items: list[tuple[str, bytes]], where: Node) -> list[tuple[str, Any]]:
+    """The records matching ``where``, decoded. A record whose JSON text lacks a string or a
+    boolean that every match holds is skipped undecoded: without a backslash in the text no
+    string in it is escaped, so such a value would appear there literally. The skip is kept only
+    while it skips: over a sample where the text is nearly always there it costs more than it
+    saves."""
+    matcher = compile_where(where)
     needles = _necessary_text(where)
+    if needles:
+        sample = items[:_SAMPLE]
+        passing = [item for item in sample if _may_hold(item[1], needles)]
+        if len(passing) > len(sample) * _WORTH_IT:
+            needles = []
     if not needles:
-        for key, raw in items:
-            yield key, decode(raw)
-        return
-    for key, raw in items:
-        for needle in needles:
-            if needle not in raw and b"\\" not in raw:
-                break
-        else:
-            yield key, decode(raw)
+        return [(key, value) for key, raw in items if matcher(key, value := decode(raw))]
+    first, last, rest = needles[0], needles[-1], needles[1:-1]  # mostly one or two
+    return [
+        (key, value)
+        for key, raw in items
+        if ((first in raw and last in raw and (not rest or _may_hold(raw, rest))) or b"\\" in raw)
+        and matcher(key, value := decode(raw))
+    ]
+
+
+_SAMPLE = 512
+_WORTH_IT = 0.5  # the share of records the texts must rule out, at least
+
+
+def _may_hold(raw: bytes, needles: list[bytes]) -> bool:
+    return all(needle in raw for needle in needles) or b"\\" in raw
 
 
 def _necessary_text(where: Node) -> list[bytes]:
