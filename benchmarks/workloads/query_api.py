@@ -9,7 +9,8 @@
 - PostgreSQL, ``--pg-records`` records: ``find_one`` by the indexed email beside raw asyncpg
   running the same lookup over the same expression index.
 
-Run: ``python -m benchmarks.workloads.query_api [--records 1000000] [--scan 100000]``.
+Run: ``python -m benchmarks.workloads.query_api [--records 1000000] [--scan 100000]
+[--parts indexed,scan,writes,postgres]``.
 """
 
 from __future__ import annotations
@@ -193,13 +194,20 @@ async def main() -> None:
     parser.add_argument("--writes", type=int, default=20_000)
     parser.add_argument("--pg-records", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--parts", default="indexed,scan,writes,postgres", help="which parts, comma-separated"
+    )
     options = parser.parse_args()
+    parts = options.parts.split(",")
     with tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)
-        await indexed(folder, options.records)
-        await scan(folder, options.scan, options.rounds)
-        await writes(folder, options.scan, options.writes)
-    if options.pg_records:
+        if "indexed" in parts:
+            await indexed(folder, options.records)
+        if "scan" in parts:
+            await scan(folder, options.scan, options.rounds)
+        if "writes" in parts:
+            await writes(folder, options.scan, options.writes)
+    if "postgres" in parts:
         await postgres(options.pg_records)
 
 
