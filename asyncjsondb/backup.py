@@ -11,7 +11,8 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,13 @@ def check_target(target: Path) -> None:
 Indexes = Mapping[str, list[dict[str, Any]]]  # collection -> [{"path": ..., "unique": ...}]
 
 
+def _in_blocks(pieces: Iterator[bytes], per_block: int = 1000) -> Iterator[bytes]:
+    """Join ``pieces`` a thousand at a time: joining a whole large collection at once would
+    hold the GIL, and so every event loop of the process, for a long copy."""
+    while block := b"".join(islice(pieces, per_block)):
+        yield block
+
+
 def write_backup(
     moment: dict[str, dict[str, bytes]], target: Path, indexes: Indexes | None = None
 ) -> None:
@@ -45,14 +53,17 @@ def write_backup(
         temp.mkdir()
         entries = {}
         for name, data in moment.items():
-            raw = b"".join(snapshot.render(data))
+            blocks = list(_in_blocks(snapshot.render(data)))
             written = layout.CollectionFiles(temp, name).snapshot
-            os.close(atomic.write_atomically(written, [raw]))
+            os.close(atomic.write_atomically(written, blocks))
+            digest = hashlib.sha256()
+            for block in blocks:
+                digest.update(block)
             entries[name] = {
                 "file": written.name,
                 "records": len(data),
-                "bytes": len(raw),
-                "sha256": hashlib.sha256(raw).hexdigest(),
+                "bytes": sum(map(len, blocks)),
+                "sha256": digest.hexdigest(),
             }
             if indexes and indexes.get(name):
                 entries[name]["indexes"] = indexes[name]

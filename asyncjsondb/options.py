@@ -16,8 +16,9 @@ class Options:
     loss). ``'flush'``: it is handed to the operating system (survives a crash of the process, not
     of the machine), several times faster; like SQLite's ``synchronous=FULL`` and ``NORMAL``.
 
-    ``cache_ttl``: how many seconds a read may lag behind writes made by *other* processes; reads
-    always see this process's own writes. 0 checks the files on every read.
+    ``cache_ttl``: the longest a read trusts memory without looking at the files. On one machine
+    reads never lag (a shared-memory change counter, ``backends/files/changes``); it bounds
+    staleness only for writes from other hosts of a network file system. 0 checks every read.
 
     ``lock_timeout`` and the compaction options go with the folder's stores, which every database
     object of the process on that folder shares: the first object's values apply.

@@ -31,21 +31,17 @@ HALF_RESTORE = (
     "the next open cannot tell, so half a restore stays"
 )
 KNOWN: dict[tuple[str, str], str] = {
-    ("drop_collection", "3-os.unlink"): (
-        "defect 5: drop deletes the journal before <name>.json, so a crash between the two "
-        "leaves the collection without its journal's records"
-    ),
     **{
         ("restore", f"{n}-{call}"): HALF_RESTORE
         for n, call in (
-            (32, "os.open"),
-            (33, "os.fsync"),
-            (34, "os.unlink"),
-            (35, "os.unlink"),
-            (36, "os.unlink"),
-            (37, "os.open"),
-            (38, "os.fsync"),
-            (39, "os.replace"),
+            (34, "os.open"),  # after a new collection's change counter: open, pwrite
+            (35, "os.fsync"),
+            (36, "os.replace"),
+            (37, "os.unlink"),
+            (38, "os.open"),
+            (39, "os.fsync"),
+            (40, "os.unlink"),
+            (41, "os.replace"),
         )
     },
 }

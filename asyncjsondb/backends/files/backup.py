@@ -15,6 +15,7 @@ from ...backup import check_target, read_backup, read_backup_indexes, write_back
 from . import atomic, compaction
 from .layout import collection_names
 from .registry import Folder
+from .slices import copy_dict
 from .store import CollectionStore
 
 
@@ -50,7 +51,7 @@ def create_backup(folder: Folder, target: Path) -> None:
     with _every_collection_locked(folder) as stores:
         for store in stores:
             store.refresh_locked()
-        moment = {store.name: dict(store.data) for store in stores}
+        moment = {store.name: copy_dict(store.data) for store in stores}
         indexes = {store.name: list(store.catalog.definitions) for store in stores}
     write_backup(moment, target, indexes)
 

@@ -40,24 +40,41 @@ def parse(raw: bytes, path: Path) -> dict[str, bytes]:
 def _parse_lines(raw: bytes) -> dict[str, bytes] | None:
     """Slice our own one-record-per-line layout; None when the file is laid out otherwise."""
     data: dict[str, bytes] = {}
-    lines = raw[2:-3].split(b"\n")
-    last = len(lines) - 1
+    lines: list[bytes] = []
+    last = -1
     try:
-        for index, line in enumerate(lines):
-            if index != last:
-                if not line.endswith(b","):
+        for lines, is_last in _blocks_of_lines(raw):
+            last = len(lines) - 1 if is_last else -1
+            for index, line in enumerate(lines):
+                if index != last:
+                    if not line.endswith(b","):
+                        return None
+                    line = line[:-1]
+                colon = _key_end(line)
+                if colon < 0:
                     return None
-                line = line[:-1]
-            colon = _key_end(line)
-            if colon < 0:
-                return None
-            key = decode(line[:colon])
-            value = line[colon + 1 :]
-            decode(value)  # validates: a corrupt value must fail at open, not at a later get
-            data[key] = value
+                key = decode(line[:colon])
+                value = line[colon + 1 :]
+                decode(value)  # validates: a corrupt value must fail at open, not at a later get
+                data[key] = value
     except (DecodeError, ValueError):
         return None
     return data
+
+
+_BLOCK = 1 << 20  # bytes split at once: one long C call would hold the GIL, and every event loop
+
+
+def _blocks_of_lines(raw: bytes) -> Iterator[tuple[list[bytes], bool]]:
+    """The lines between ``{\n`` and ``\n}\n``, a block at a time; True with the last block."""
+    start, end = 2, len(raw) - 3
+    while True:
+        stop = raw.find(b"\n", start + _BLOCK, end) if start + _BLOCK < end else -1
+        if stop < 0:
+            yield raw[start:end].split(b"\n"), True
+            return
+        yield raw[start:stop].split(b"\n"), False
+        start = stop + 1
 
 
 def _key_end(line: bytes) -> int:
@@ -77,12 +94,27 @@ def _key_end(line: bytes) -> int:
 
 def _parse_any(raw: bytes, path: Path) -> dict[str, bytes]:
     if not raw.strip():
-        raise CorruptFileError(path, "the file is empty; a collection file holds a JSON object")
+        raise CorruptFileError(
+            path, "the file is empty; a collection file holds a JSON object", position=0
+        )
     try:
         document = decode(raw)
     except (DecodeError, ValueError, UnicodeDecodeError) as exc:
-        raise CorruptFileError(path, f"not valid JSON ({exc})") from exc
+        position = _byte_of(exc, raw)
+        raise CorruptFileError(path, f"not valid JSON ({exc})", position=position) from exc
     if not isinstance(document, dict):
         kind = type(document).__name__
-        raise CorruptFileError(path, f"holds a JSON {kind}, not an object of key -> value")
+        problem = f"holds a JSON {kind}, not an object of key -> value"
+        raise CorruptFileError(path, problem, position=len(raw) - len(raw.lstrip()))
     return {key: encode(value) for key, value in document.items()}
+
+
+def _byte_of(exc: Exception, raw: bytes) -> int:
+    """The byte an error points at: the first that is not UTF-8, else the decoder's position
+    (JSON decoders count characters, not bytes)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return bad.start
+    index = getattr(exc, "pos", None)
+    return len(text[:index].encode("utf-8")) if isinstance(index, int) else 0

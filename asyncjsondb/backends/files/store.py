@@ -4,6 +4,10 @@ All ``AsyncJSONDB`` objects of a process that open the same folder share one ``C
 per collection (see ``registry``), so they are consistent with each other at once. Writes reach it
 through its ``commits.CommitQueue``; ``compaction`` writes its ``<name>.json``.
 
+Freshness: every change of the files bumps the collection's shared ``changes`` counter under the
+locks, and memory is trusted while the counter still holds the value seen at the last refresh
+(and, as an upper bound, for ``cache_ttl``).
+
 Locking: ``mutex`` (a ``threading.Lock``) guards this process's state; the ``ProcessLock`` on
 ``.<name>.lock`` guards the files between processes. Both are taken, in that order and within one
 ``lock_timeout``, only in worker threads, never on an event loop (``locked``). Methods named
@@ -25,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ...bridge import reset_after_fork
+from ...codec import bulk_decoding
 from ...errors import (
     CorruptFileError,
     DatabaseClosedError,
@@ -36,6 +41,7 @@ from ...options import Options
 from . import atomic, journal, layout, snapshot
 from .atomic import FileIdentity
 from .catalog import Catalog
+from .changes import UNOPENED, Counter, open_counter
 from .journal import BatchRecord, ClearRecord, JournalFile, Record
 from .layout import CollectionFiles
 from .locks import ProcessLock
@@ -50,6 +56,8 @@ class CollectionStore:
         self.plock = ProcessLock(self.paths.lock, options.lock_timeout)
         self.data: dict[str, bytes] = {}
         self.catalog = Catalog(self.paths.indexes)
+        self.version = 0  # odd while ``data`` is changed in place (``slices`` reads it in slices)
+        self.changes: Counter = UNOPENED  # mapped at the first refresh (a fork keeps the map)
         self.closed = False
         self._unusable: DatabaseError | None = None
         self._reset_process_state()
@@ -59,6 +67,7 @@ class CollectionStore:
         self.mutex = threading.Lock()
         self.loaded = False
         self.checked_at = float("-inf")
+        self.seen = -1  # the change counter when memory last matched the files
         self._snapshot: FileIdentity | None = None
         self._journal: JournalFile | None = None
 
@@ -102,7 +111,12 @@ class CollectionStore:
     # -- reading ---------------------------------------------------------------------------
 
     def is_fresh(self, ttl: float) -> bool:
-        return self.loaded and time.monotonic() - self.checked_at < ttl
+        """Whether memory may be trusted: no system call, so a read can skip the pool."""
+        return (
+            self.loaded
+            and self.changes.read() == self.seen
+            and time.monotonic() - self.checked_at < ttl
+        )
 
     def refresh(self) -> None:
         with self.locked():
@@ -111,6 +125,9 @@ class CollectionStore:
     def refresh_locked(self) -> None:
         """Bring memory up to date with the files."""
         started = time.monotonic()
+        if self.changes is UNOPENED:
+            self.changes = open_counter(self.paths.changes)
+        seen = self.changes.read()  # nobody bumps it while we hold the locks
         snapshot_stat = atomic.stat_or_none(self.paths.snapshot)
         if not self.loaded or not self._same_snapshot(snapshot_stat):
             self._load_locked()
@@ -129,7 +146,7 @@ class CollectionStore:
             elif journal_stat.st_size > current.offset:
                 self._read_journal_locked(current, self.data)
         self.catalog.reload_if_changed()
-        self.checked_at = started
+        self.checked_at, self.seen = started, seen
 
     def refresh_or_forget_locked(self) -> bool:
         """Refresh; if the files are corrupt, forget them instead. False when they were corrupt.
@@ -165,10 +182,11 @@ class CollectionStore:
         identity: FileIdentity | None = None
         data: dict[str, bytes] = {}
         try:
-            if loaded is not None:
-                identity = FileIdentity.of(loaded[1])
-                data = snapshot.parse(loaded[0], self.paths.snapshot)
-            journal_file = self._open_journal_locked(data)
+            with bulk_decoding():  # millions of new objects: no collector passes over them
+                if loaded is not None:
+                    identity = FileIdentity.of(loaded[1])
+                    data = snapshot.parse(loaded[0], self.paths.snapshot)
+                journal_file = self._open_journal_locked(data)
         except BaseException:
             if loaded is not None:
                 os.close(loaded[1])
@@ -242,6 +260,7 @@ class CollectionStore:
                 self._undo_append(journal_file, start, exc)
                 raise
         self._apply(records)
+        self.seen = self.changes.bump()
 
     def _undo_append(self, journal_file: JournalFile, start: int, cause: BaseException) -> None:
         """Cut the journal back to ``start`` and make the cut durable (``fsync``: the size is
@@ -265,8 +284,12 @@ class CollectionStore:
             fresh = {} if clears else dict(self.data)
             journal.apply(fresh, records[clears[-1] + 1 :] if clears else records)
             self.data = fresh
-        else:
-            journal.apply(self.data, records)
+        else:  # in place: ``version`` is odd meanwhile, for bulk reads between slices
+            self.version += 1
+            try:
+                journal.apply(self.data, records)
+            finally:
+                self.version += 1
 
     def use_snapshot(self, fd: int, data: dict[str, bytes] | None = None) -> None:
         """Adopt the ``<name>.json`` just put in place (``fd`` pins it); with ``data``, as the
@@ -279,6 +302,7 @@ class CollectionStore:
             self.catalog.forget()
             self.loaded = True
             self.checked_at = time.monotonic()
+        self.seen = self.changes.bump()
 
     def retire_journal(self) -> None:
         """Close the journal: its records are in the snapshot, or about to be forgotten."""
@@ -287,26 +311,34 @@ class CollectionStore:
             self._journal = None
 
     def remove_files_locked(self) -> bool:
-        """Delete ``<name>.json`` and its journal; False when there were none."""
+        """Delete ``<name>.json`` and its journal; False when there were none.
+
+        If it raises, memory is forgotten, so the next use reads whatever the files hold.
+        """
         self.refresh_or_forget_locked()
         existed = self.paths.snapshot.exists() or self.paths.journal.exists()
         self._forget_files()
-        for path in (self.paths.journal, self.paths.snapshot, self.paths.compacting):
-            atomic.remove_file(path)
-        atomic.fsync_directory(self.directory)
+        self.loaded = False
+        layout.remove_collection(self.paths)
         self.data = {}
         self.catalog.remove()  # a dropped collection's indexes go with it
+        self.loaded = True
+        self.seen = self.changes.bump()
         return existed
 
     def create_index(self, path: str, unique: bool) -> bool:
         with self.locked():
             self.refresh_locked()
-            return self.catalog.create(path, unique, self.data)
+            created = self.catalog.create(path, unique, self.data)
+            self.seen = self.changes.bump()  # other processes read the definitions again
+            return created
 
     def drop_index(self, path: str) -> bool:
         with self.locked():
             self.refresh_locked()
-            return self.catalog.drop(path)
+            dropped = self.catalog.drop(path)
+            self.seen = self.changes.bump()
+            return dropped
 
     def drop(self) -> bool:
         """Delete the collection's files; False when there were none."""
@@ -325,3 +357,5 @@ class CollectionStore:
             self._forget_files()
             self.loaded = False
             self.plock.close()
+            changes, self.changes = self.changes, UNOPENED
+            changes.close()
