@@ -32,9 +32,10 @@ def check_target(target: Path) -> None:
 def write_backup(moment: dict[str, dict[str, bytes]], target: Path) -> None:
     """Write ``moment`` (collection -> key -> encoded value) as a backup folder at ``target``."""
     check_target(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
     temp = atomic.temp_path_for(target)
+    placed = False
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         temp.mkdir()
         entries = {}
         for name, data in moment.items():
@@ -57,9 +58,11 @@ def write_backup(moment: dict[str, dict[str, bytes]], target: Path) -> None:
         if target.exists():
             target.rmdir()
         os.rename(temp, target)
+        placed = True
         atomic.fsync_directory(target.parent)
     except BaseException as exc:
-        shutil.rmtree(temp, ignore_errors=True)
+        # A backup whose rename may not be durable is taken back, so that a retry can write it.
+        shutil.rmtree(target if placed else temp, ignore_errors=True)
         if isinstance(exc, OSError) and not isinstance(exc, StorageError):
             raise StorageError("write the backup", target, exc) from exc
         raise
@@ -74,6 +77,9 @@ def read_backup(source: Path) -> dict[str, tuple[bytes, dict[str, bytes]]]:
         manifest: Any = decode(manifest_path.read_bytes())
     except FileNotFoundError:
         raise BackupError(source, f"no {MANIFEST_NAME}: not a backup folder") from None
+    except OSError as exc:
+        problem = exc.strerror or type(exc).__name__
+        raise BackupError(source, f"cannot read {MANIFEST_NAME}: {problem}") from exc
     except (DecodeError, ValueError) as exc:
         raise CorruptFileError(manifest_path, f"not valid JSON ({exc})") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:

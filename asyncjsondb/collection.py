@@ -50,7 +50,7 @@ class Collection:
 
     async def get(self, key: str, default: Any = None) -> Any:
         """The value stored under ``key`` (a private copy), or ``default``."""
-        if type(key) is not str or "\0" in key:
+        if type(key) is not str or "\0" in key or not key.isascii():
             key = validate_key(key)
         backend = self._open()
         raw = backend.get_cached(key)
@@ -123,8 +123,8 @@ class Collection:
 
     async def set_many(self, items: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> int:
         """Store several values at once: one journal record, so all or none survive a crash."""
-        pairs = items.items() if isinstance(items, Mapping) else items
-        encoded = tuple((validate_key(k), _encode(v, k)) for k, v in _not_a_str(pairs, "items"))
+        pairs = items.items() if isinstance(items, Mapping) else _iterable(items, "items")
+        encoded = tuple((validate_key(k), _encode(v, k)) for k, v in map(_pair, pairs))
         return int(await self._open().apply(base.SetMany(encoded)))
 
     async def delete(self, key: str) -> bool:
@@ -179,4 +179,18 @@ def _encode(value: Any, key: str) -> bytes:
 def _not_a_str(values: Iterable[Any], what: str) -> Iterable[Any]:
     if isinstance(values, (str, bytes)):
         raise InvalidValueError(f"{what} must be a collection of keys, not a single {what[:-1]}")
+    return _iterable(values, what)
+
+
+def _iterable(values: Any, what: str) -> Iterable[Any]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        kind = type(values).__name__
+        raise InvalidValueError(f"{what} must be an iterable, not {kind}")
     return values
+
+
+def _pair(item: Any) -> tuple[Any, Any]:
+    """One ``(key, value)`` item of ``set_many``, or InvalidValueError saying what it is."""
+    if isinstance(item, (str, bytes)) or not isinstance(item, (tuple, list)) or len(item) != 2:
+        raise InvalidValueError(f"set_many items must be (key, value) pairs, not {item!r}")
+    return item[0], item[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -38,8 +39,10 @@ class Options:
             raise ConfigurationError("durability", "must be 'fsync' or 'flush'")
         for name in ("cache_ttl", "lock_timeout", "compact_ratio", "compact_min_bytes"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise ConfigurationError(name, f"must be a non-negative number, not {value!r}")
+        if not math.isfinite(self.lock_timeout):
+            raise ConfigurationError("lock_timeout", "must be finite (seconds to wait for a lock)")
         if not isinstance(self.auto_compact, bool):
             raise ConfigurationError("auto_compact", "must be True or False")
         for name in ("schema", "table_prefix"):

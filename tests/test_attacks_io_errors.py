@@ -40,10 +40,6 @@ UNLOCK_KEEPS = (
 )
 BARE_FLOCK = "new: a failed flock escapes as a bare OSError, not a StorageError"
 BARE_UNLOCK = "new: a failed unlock (flock LOCK_UN) escapes as a bare OSError, not a StorageError"
-BACKUP_DONE = (
-    "new: backup raises after its folder is in place (the parent's fsync failed): the "
-    "backup is left complete and a retry fails with 'already exists'"
-)
 HALF_RESTORE = (
     "new: a failure in restore's swap phase leaves some collections restored and others "
     "not: half a restore"
@@ -62,8 +58,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("backup", "1-fcntl.flock"): BARE_FLOCK,
     ("backup", "3-fcntl.flock-unlock"): UNLOCK_KEEPS,
     ("backup", "4-fcntl.flock-unlock"): BARE_UNLOCK,
-    ("backup", "23-os.open"): BACKUP_DONE,
-    ("backup", "24-os.fsync"): BACKUP_DONE,
     ("restore", "1-fcntl.flock"): BARE_FLOCK,
     **{
         ("restore", f"{n}-{call}"): HALF_RESTORE
