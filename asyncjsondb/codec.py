@@ -13,6 +13,7 @@ import gc
 import json
 import math
 import os
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -114,6 +115,43 @@ else:  # pragma: no cover - exercised by the stdlib CI leg
 
 
 DecodeError: type[Exception] = orjson.JSONDecodeError if orjson is not None else ValueError
+
+# A run of 19+ digits is the only way to write an integer beyond 64 bits: rare, so a cheap
+# search guards the exact (and slower) look.
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
+class IntegerRangeError(ValueError):
+    """A file holds an integer beyond 64 bits, which orjson would round to a float."""
+
+    def __init__(self, text: str, offset: int) -> None:
+        self.offset = offset  # of the integer in the bytes checked, when found
+        super().__init__(f"integer {text} exceeds 64 bits")
+
+
+def _offset_of_number(data: bytes, text: str) -> int:
+    """Where the number ``text`` stands in ``data`` as a value (not inside a string)."""
+    token = rb"(?:^|(?<=[\[:,\s]))" + re.escape(text.encode()) + rb"(?=[\]},\s]|$)"
+    found = re.search(token, data)
+    return found.start() if found else 0
+
+
+def check_integers(data: bytes) -> None:
+    """Raise IntegerRangeError if the JSON ``data`` holds an integer beyond 64 bits.
+
+    Values read from files go through this once, when loaded: the API never writes such an
+    integer, and reading one as a rounded float would change data silently.
+    """
+    if _LONG_DIGITS.search(data) is None:
+        return
+
+    def exact(text: str) -> int:
+        number = int(text)
+        if not _INT64_MIN <= number <= _UINT64_MAX:
+            raise IntegerRangeError(text, _offset_of_number(data, text))
+        return number
+
+    json.loads(data, parse_int=exact)
 
 
 def encode_key(key: str) -> bytes:

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...codec import DecodeError, decode
+from ...codec import DecodeError, IntegerRangeError, check_integers, decode
 from ...errors import CorruptFileError, StorageError
 
 
@@ -82,7 +82,9 @@ def decode_body(body: bytes) -> Record:
     if kind == b"s":
         length, start = _split_length(body, 1)
         key_json = body[start : start + length]
-        return SetRecord(_decode_key(key_json), key_json, body[start + length :])
+        value_json = body[start + length :]
+        check_integers(value_json)
+        return SetRecord(_decode_key(key_json), key_json, value_json)
     if kind == b"d":
         return DeleteRecord(_decode_key(body[1:]), body[1:])
     if kind == b"c" and len(body) == 1:
@@ -136,7 +138,10 @@ def scan(buffer: bytes, path: Path, base: int) -> tuple[list[Record], int]:
         newline = buffer.find(b"\n", position)
         if newline < 0:
             return records, position
-        record = _parse_line(buffer, position, newline)
+        try:
+            record = _parse_line(buffer, position, newline)
+        except IntegerRangeError as exc:  # a checksummed line no version of the engine writes
+            raise CorruptFileError(path, f"journal line: {exc}", position=base + position) from exc
         if record is None:
             if _any_valid_line(buffer, newline + 1):
                 raise CorruptFileError(
@@ -156,6 +161,8 @@ def _parse_line(buffer: bytes, start: int, newline: int) -> Record | None:
         if int(buffer[start : start + 8], 16) != zlib.crc32(body):
             return None
         return decode_body(body)
+    except IntegerRangeError:
+        raise
     except (ValueError, DecodeError):
         return None
 
@@ -165,8 +172,11 @@ def _any_valid_line(buffer: bytes, position: int) -> bool:
         newline = buffer.find(b"\n", position)
         if newline < 0:
             return False
-        if _parse_line(buffer, position, newline) is not None:
-            return True
+        try:
+            if _parse_line(buffer, position, newline) is not None:
+                return True
+        except IntegerRangeError:
+            return True  # its checksum matched: the line was written whole
         position = newline + 1
     return False
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from ...codec import DecodeError, decode, encode, encode_key
+from ...codec import DecodeError, IntegerRangeError, check_integers, decode, encode, encode_key
 from ...errors import CorruptFileError
 
 EMPTY = b"{}\n"
@@ -54,6 +54,7 @@ def _parse_lines(raw: bytes) -> dict[str, bytes] | None:
             key = decode(line[:colon])
             value = line[colon + 1 :]
             decode(value)  # validates: a corrupt value must fail at open, not at a later get
+            check_integers(value)
             data[key] = value
     except (DecodeError, ValueError):
         return None
@@ -79,7 +80,10 @@ def _parse_any(raw: bytes, path: Path) -> dict[str, bytes]:
     if not raw.strip():
         raise CorruptFileError(path, "the file is empty; a collection file holds a JSON object")
     try:
+        check_integers(raw)
         document = decode(raw)
+    except IntegerRangeError as exc:
+        raise CorruptFileError(path, str(exc), position=exc.offset) from exc
     except (DecodeError, ValueError, UnicodeDecodeError) as exc:
         raise CorruptFileError(path, f"not valid JSON ({exc})") from exc
     if not isinstance(document, dict):
