@@ -18,6 +18,7 @@ from .errors import (
     InvalidQueryError,
     InvalidValueError,
     LockTimeoutError,
+    ReadOnlyError,
     ServerError,
     StorageError,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "InvalidQueryError",
     "InvalidValueError",
     "LockTimeoutError",
+    "ReadOnlyError",
     "ServerError",
     "StorageError",
     "create_database",

@@ -14,7 +14,7 @@ from typing import Any
 from .backends import base
 from .backends.base import STALE, CollectionBackend
 from .codec import bulk_decoding, decode, encode
-from .errors import InvalidValueError
+from .errors import InvalidValueError, ReadOnlyError
 from .names import validate_key
 
 Number = int | float
@@ -29,11 +29,14 @@ class Collection:
         name: str,
         backend: CollectionBackend,
         check_open: Callable[[], None],
+        *,
+        read_only: bool = False,
     ) -> None:
         self._database = database  # named in the repr
         self._name = name
         self._backend = backend
         self._check_open = check_open  # raises DatabaseClosedError once the database is closed
+        self._read_only = read_only
 
     @property
     def name(self) -> str:
@@ -45,6 +48,13 @@ class Collection:
     def _open(self) -> CollectionBackend:
         self._check_open()
         return self._backend
+
+    def _writable(self, operation: str) -> CollectionBackend:
+        backend = self._open()
+        if self._read_only:
+            where = getattr(self._database, "db_path", self._database)
+            raise ReadOnlyError(str(where), f"{operation} on {self._name!r}")
+        return backend
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -119,26 +129,26 @@ class Collection:
     async def set(self, key: str, value: Any) -> bool:
         """Store ``value`` (a copy of it) under ``key``."""
         key = validate_key(key)
-        return bool(await self._open().apply(base.SetValue(key, _encode(value, key))))
+        return bool(await self._writable("set").apply(base.SetValue(key, _encode(value, key))))
 
     async def set_many(self, items: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> int:
         """Store several values at once: one journal record, so all or none survive a crash."""
         pairs = items.items() if isinstance(items, Mapping) else _iterable(items, "items")
         encoded = tuple((validate_key(k), _encode(v, k)) for k, v in map(_pair, pairs))
-        return int(await self._open().apply(base.SetMany(encoded)))
+        return int(await self._writable("set_many").apply(base.SetMany(encoded)))
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``; False when it was not there."""
         key = validate_key(key)
-        return bool(await self._open().apply(base.Delete(key)))
+        return bool(await self._writable("delete").apply(base.Delete(key)))
 
     async def delete_many(self, keys: Iterable[str]) -> int:
         """Remove several keys at once (all or none); return how many existed."""
         wanted = tuple(dict.fromkeys(validate_key(key) for key in _not_a_str(keys, "keys")))
-        return int(await self._open().apply(base.DeleteMany(wanted)))
+        return int(await self._writable("delete_many").apply(base.DeleteMany(wanted)))
 
     async def clear(self) -> bool:
-        await self._open().apply(base.Clear())
+        await self._writable("clear").apply(base.Clear())
         return True
 
     async def update(self, key: str, updates: Mapping[str, Any]) -> bool:
@@ -147,7 +157,7 @@ class Collection:
         if not isinstance(updates, Mapping):
             raise InvalidValueError(f"updates must be a mapping, not {type(updates).__name__}")
         private = decode(_encode(dict(updates), key))
-        return bool(await self._open().apply(base.Update(key, private)))
+        return bool(await self._writable("update").apply(base.Update(key, private)))
 
     async def increment(self, key: str, field: str = "value", amount: Number = 1) -> Number:
         """Add ``amount`` to a numeric field (or to a stored bare number); return the new number.
@@ -161,7 +171,7 @@ class Collection:
             raise InvalidValueError(f"amount must be a number, not {amount!r}", key=key)
         if isinstance(amount, float) and not math.isfinite(amount):
             raise InvalidValueError(f"amount must be finite, not {amount!r}", key=key)
-        result: Number = await self._open().apply(base.Increment(key, field, amount))
+        result: Number = await self._writable("increment").apply(base.Increment(key, field, amount))
         return result
 
 

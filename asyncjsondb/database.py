@@ -11,7 +11,7 @@ from typing import Any
 from .backends import open_backend
 from .backends.base import Backend
 from .collection import Collection
-from .errors import DatabaseClosedError
+from .errors import DatabaseClosedError, ReadOnlyError
 from .names import validate_collection_name
 from .options import Options
 
@@ -56,6 +56,12 @@ class AsyncJSONDB:
         self._used = True
         return self._backend
 
+    def _start_writing(self, operation: str) -> Backend:
+        backend = self._start()
+        if self.options.read_only:
+            raise ReadOnlyError(self._backend.location, operation)
+        return backend
+
     # -- collections -----------------------------------------------------------------------
 
     async def get_collection(self, name: str) -> Collection:
@@ -66,13 +72,17 @@ class AsyncJSONDB:
             return collection
         validate_collection_name(name)
         backend = await self._start().collection(name)
-        return self._collections.setdefault(name, Collection(self, name, backend, self._check_open))
+        collection = Collection(
+            self, name, backend, self._check_open, read_only=self.options.read_only
+        )
+        return self._collections.setdefault(name, collection)
 
     async def drop_collection(self, name: str) -> bool:
         """Delete the collection's files; False when it did not exist."""
         validate_collection_name(name)
+        backend = self._start_writing(f"dropping {name!r}")
         self._collections.pop(name, None)
-        return await self._start().drop(name)
+        return await backend.drop(name)
 
     async def list_collections(self) -> list[str]:
         """Names of the collections in the database, sorted."""
@@ -80,7 +90,7 @@ class AsyncJSONDB:
 
     async def compact(self) -> list[str]:
         """Fold every collection's journal into its ``.json`` file; return the ones compacted."""
-        return await self._start().compact()
+        return await self._start_writing("compaction").compact()
 
     # -- backup ----------------------------------------------------------------------------
 
@@ -98,7 +108,7 @@ class AsyncJSONDB:
         A missing or corrupt backup raises and changes nothing. Afterwards the database holds
         exactly the backup's collections, for existing ``Collection`` objects too.
         """
-        await self._start().restore(Path(backup_path))
+        await self._start_writing("restore").restore(Path(backup_path))
         return True
 
     # -- lifetime --------------------------------------------------------------------------

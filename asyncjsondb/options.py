@@ -20,6 +20,9 @@ class Options:
     ``cache_ttl``: how many seconds a read may lag behind writes made by *other* processes; reads
     always see this process's own writes. 0 checks the files on every read.
 
+    ``read_only``: read without writing anything, for read-only media or accounts; every write
+    raises ``ReadOnlyError`` (see docs/read-only.md for what a reader locks and sees).
+
     ``lock_timeout`` and the compaction options go with the folder's stores, which every database
     object of the process on that folder shares: the first object's values apply.
     """
@@ -33,6 +36,7 @@ class Options:
     schema: str | None = None
     table_prefix: str | None = None
     pool_size: int | None = None
+    read_only: bool = False
 
     def __post_init__(self) -> None:
         if self.durability not in ("fsync", "flush"):
@@ -43,8 +47,9 @@ class Options:
                 raise ConfigurationError(name, f"must be a non-negative number, not {value!r}")
         if not math.isfinite(self.lock_timeout):
             raise ConfigurationError("lock_timeout", "must be finite (seconds to wait for a lock)")
-        if not isinstance(self.auto_compact, bool):
-            raise ConfigurationError("auto_compact", "must be True or False")
+        for name in ("auto_compact", "read_only"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigurationError(name, "must be True or False")
         for name in ("schema", "table_prefix"):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
                 raise ConfigurationError(name, "must be a str")

@@ -77,7 +77,7 @@ class FileBackend:
 
     async def _attach(self) -> registry.Folder:
         if self._folder is None:
-            real = await run_blocking(_prepare_folder, self.path)
+            real = await run_blocking(_prepare_folder, self.path, self._options.read_only)
             with self._attach_lock:  # attach once, or close() would never fold the journals
                 if self._folder is None:
                     self._folder = registry.attach(real, self._options)
@@ -85,7 +85,8 @@ class FileBackend:
 
     async def collection(self, name: str) -> FileCollection:
         commits = (await self._attach()).commits(name)
-        await run_blocking(compaction.create, commits.store)
+        if not self._options.read_only:  # a reader sees a missing collection as empty
+            await run_blocking(compaction.create, commits.store)
         return FileCollection(commits, self._options)
 
     async def drop(self, name: str) -> bool:
@@ -129,12 +130,17 @@ def _close(commits: CommitQueue) -> None:
     """Commit what is queued, fold the journal into the snapshot, release the descriptors."""
     commits.flush()
     try:
-        compaction.fold_at_close(commits.store)
+        if not commits.store.options.read_only:
+            compaction.fold_at_close(commits.store)
     finally:  # release the files even when folding failed (the journal stays on disk)
         commits.store.close()
 
 
-def _prepare_folder(path: Path) -> Path:
+def _prepare_folder(path: Path, read_only: bool) -> Path:
+    if read_only:
+        if not path.is_dir():
+            raise StorageError("read", path, FileNotFoundError(2, "No such folder"))
+        return Path(os.path.realpath(path))
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -200,8 +200,8 @@ class JournalFile:
         self.retired = False
 
     @classmethod
-    def open(cls, path: Path, *, create: bool) -> JournalFile | None:
-        flags = os.O_RDWR | (os.O_CREAT if create else 0)
+    def open(cls, path: Path, *, create: bool, read_only: bool = False) -> JournalFile | None:
+        flags = os.O_RDONLY if read_only else os.O_RDWR | (os.O_CREAT if create else 0)
         try:
             fd = os.open(path, flags, 0o644)
         except FileNotFoundError:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ...bridge import reset_after_fork
-from ...errors import CorruptFileError, LockTimeoutError, StorageError
+from ...errors import CorruptFileError, LockTimeoutError, ReadOnlyError, StorageError
 from ...options import Options
 from . import atomic, journal, layout, snapshot
 from .atomic import FileIdentity
@@ -35,7 +35,8 @@ class CollectionStore:
         self.name = name
         self.options = options  # the folder-wide ones: lock_timeout, compaction
         self.paths = CollectionFiles(directory, name)
-        self.plock = ProcessLock(self.paths.lock, options.lock_timeout)
+        self.read_only = options.read_only  # then nothing here writes a file
+        self.plock = ProcessLock(self.paths.lock, options.lock_timeout, read_only=self.read_only)
         self.data: dict[str, bytes] = {}
         self._reset_process_state()
         reset_after_fork(self)
@@ -135,7 +136,10 @@ class CollectionStore:
         """
         self._forget_files()
         self.loaded = False
-        layout.settle_leftovers(self.paths)
+        if self.read_only:
+            _refuse_unfinished_compaction(self.paths)
+        else:
+            layout.settle_leftovers(self.paths)
         loaded = atomic.read_file(self.paths.snapshot)
         identity: FileIdentity | None = None
         data: dict[str, bytes] = {}
@@ -153,7 +157,7 @@ class CollectionStore:
         self.loaded = True
 
     def _open_journal_locked(self, data: dict[str, bytes]) -> JournalFile | None:
-        opened = JournalFile.open(self.paths.journal, create=False)
+        opened = JournalFile.open(self.paths.journal, create=False, read_only=self.read_only)
         if opened is not None:
             try:
                 self._read_journal_locked(opened, data)
@@ -165,7 +169,8 @@ class CollectionStore:
     def _read_journal_locked(self, journal_file: JournalFile, data: dict[str, bytes]) -> None:
         records, valid_end = journal_file.read_new()
         # We hold the lock, so nobody is mid-append: bytes past the valid end are a torn tail.
-        journal_file.truncate_torn_tail(valid_end)
+        if not self.read_only:  # a reader skips it, as the next writer will cut it
+            journal_file.truncate_torn_tail(valid_end)
         journal.apply(data, records)
         journal_file.offset = journal_file.synced = valid_end
 
@@ -255,3 +260,11 @@ class CollectionStore:
             self._forget_files()
             self.loaded = False
             self.plock.close()
+
+
+def _refuse_unfinished_compaction(paths: CollectionFiles) -> None:
+    """Without finishing a compaction that a crash interrupted, the files hold the collection
+    only in part, and finishing it writes: a reader says so instead of reading them."""
+    if paths.folded.exists():
+        operation = f"finishing an interrupted compaction of {paths.name!r} (open it once writable)"
+        raise ReadOnlyError(paths.directory, operation)
