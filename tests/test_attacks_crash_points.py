@@ -26,28 +26,11 @@ from tests.faults import SyscallFaults
 
 pytestmark = pytest.mark.timeout(60)
 
-HALF_RESTORE = (
-    "new: a crash in restore's swap phase leaves some collections restored and others not; "
-    "the next open cannot tell, so half a restore stays"
-)
 KNOWN: dict[tuple[str, str], str] = {
     ("drop_collection", "3-os.unlink"): (
         "defect 5: drop deletes the journal before <name>.json, so a crash between the two "
         "leaves the collection without its journal's records"
     ),
-    **{
-        ("restore", f"{n}-{call}"): HALF_RESTORE
-        for n, call in (
-            (32, "os.open"),
-            (33, "os.fsync"),
-            (34, "os.unlink"),
-            (35, "os.unlink"),
-            (36, "os.unlink"),
-            (37, "os.open"),
-            (38, "os.fsync"),
-            (39, "os.replace"),
-        )
-    },
 }
 
 

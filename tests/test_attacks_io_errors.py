@@ -40,10 +40,6 @@ UNLOCK_KEEPS = (
 )
 BARE_FLOCK = "new: a failed flock escapes as a bare OSError, not a StorageError"
 BARE_UNLOCK = "new: a failed unlock (flock LOCK_UN) escapes as a bare OSError, not a StorageError"
-HALF_RESTORE = (
-    "new: a failure in restore's swap phase leaves some collections restored and others "
-    "not: half a restore"
-)
 
 KNOWN: dict[tuple[str, str], str] = {
     **{(op, "3-fcntl.flock-unlock"): UNLOCK_KEEPS for op in SINGLE_WRITES},
@@ -59,20 +55,7 @@ KNOWN: dict[tuple[str, str], str] = {
     ("backup", "3-fcntl.flock-unlock"): UNLOCK_KEEPS,
     ("backup", "4-fcntl.flock-unlock"): BARE_UNLOCK,
     ("restore", "1-fcntl.flock"): BARE_FLOCK,
-    **{
-        ("restore", f"{n}-{call}"): HALF_RESTORE
-        for n, call in (
-            (32, "os.open"),
-            (33, "os.fsync"),
-            (34, "os.unlink"),
-            (35, "os.unlink"),
-            (36, "os.unlink"),
-            (37, "os.open"),
-            (38, "os.fsync"),
-            (39, "os.replace"),
-        )
-    },
-    ("restore", "44-fcntl.flock-unlock"): BARE_UNLOCK,
+    ("restore", "55-fcntl.flock-unlock"): BARE_UNLOCK,
     ("close", "1-fcntl.flock"): BARE_FLOCK,
     ("close", "14-fcntl.flock-unlock"): BARE_UNLOCK,
     ("open_with_leftovers", "3-fcntl.flock"): BARE_FLOCK,

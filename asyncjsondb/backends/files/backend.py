@@ -94,7 +94,7 @@ class FileBackend:
 
     async def names(self) -> list[str]:
         folder = await self._attach()
-        return await run_blocking(layout.collection_names, folder.path)
+        return await run_blocking(_names, folder)
 
     async def compact(self) -> list[str]:
         folder = await self._attach()
@@ -134,6 +134,11 @@ def _close(commits: CommitQueue) -> None:
             compaction.fold_at_close(commits.store)
     finally:  # release the files even when folding failed (the journal stays on disk)
         commits.store.close()
+
+
+def _names(folder: registry.Folder) -> list[str]:
+    backup.finish_interrupted_restore(folder)
+    return layout.collection_names(folder.path)
 
 
 def _prepare_folder(path: Path, read_only: bool) -> Path:
