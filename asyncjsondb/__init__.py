@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .backup import BackupInfo
 from .collection import Collection
 from .database import AsyncJSONDB, create_database
 from .document import Document
@@ -29,6 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AsyncJSONDB",
     "BackupError",
+    "BackupInfo",
     "Collection",
     "ConfigurationError",
     "CorruptFileError",

@@ -10,6 +10,8 @@ from typing import Any
 
 from .backends import open_backend
 from .backends.base import Backend
+from .backup import BackupInfo, list_backups
+from .bridge import run_blocking
 from .collection import Collection
 from .errors import DatabaseClosedError, ReadOnlyError
 from .names import validate_collection_name
@@ -102,14 +104,27 @@ class AsyncJSONDB:
         await self._start().backup(Path(backup_path))
         return True
 
-    async def restore(self, backup_path: str | os.PathLike[str]) -> bool:
+    async def restore(
+        self, backup_path: str | os.PathLike[str], *, collection: str | None = None
+    ) -> bool:
         """Replace every collection with the backup's, after verifying the whole backup.
 
         A missing or corrupt backup raises and changes nothing. Afterwards the database holds
-        exactly the backup's collections, for existing ``Collection`` objects too.
+        exactly the backup's collections, for existing ``Collection`` objects too. With
+        ``collection``, only that one is replaced (from a backup whose manifest and that file
+        verify); the others are left as they are.
         """
-        await self._start_writing("restore").restore(Path(backup_path))
+        if collection is not None:
+            validate_collection_name(collection)
+        backend = self._start_writing("restore")
+        await backend.restore(Path(backup_path), collection)
         return True
+
+    async def list_backups(self, folder: str | os.PathLike[str]) -> list[BackupInfo]:
+        """The backups in ``folder`` and in its sub-folders, oldest first (from their manifests:
+        path, creation time, records per collection, bytes)."""
+        self._check_open()
+        return await run_blocking(list_backups, Path(folder))
 
     # -- lifetime --------------------------------------------------------------------------
 

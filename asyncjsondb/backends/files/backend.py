@@ -107,8 +107,8 @@ class FileBackend:
     async def backup(self, target: Path) -> None:
         await run_blocking(backup.create_backup, await self._attach(), target)
 
-    async def restore(self, source: Path) -> None:
-        await run_blocking(backup.restore_backup, await self._attach(), source)
+    async def restore(self, source: Path, only: str | None = None) -> None:
+        await run_blocking(backup.restore_backup, await self._attach(), source, only)
 
     async def close(self) -> None:
         """Fold journals into the ``.json`` files once the process's last user has closed."""

@@ -57,8 +57,9 @@ def create_backup(folder: Folder, target: Path) -> None:
     write_backup(moment, target)
 
 
-def restore_backup(folder: Folder, source: Path) -> None:
-    """Replace every collection with the backup's, in phases under all the locks.
+def restore_backup(folder: Folder, source: Path, only: str | None = None) -> None:
+    """Replace every collection (or ``only`` that one) with the backup's, in phases under all
+    the locks.
 
     Fold (each journal into its ``.json``: the data does not change); stage (write every new file
     beside its collection, an empty one for a collection the backup does not have); commit (write
@@ -66,9 +67,11 @@ def restore_backup(folder: Folder, source: Path) -> None:
     failure or crash before the commit changes nothing; after it, the next load of each
     collection finishes its swap (``layout.settle_leftovers``), so the restore is never half done.
     """
-    backup = read_backup(source)
+    backup = read_backup(source, only)
     intent = layout.restore_intent(folder.path)
-    with _every_collection_locked(folder, [*backup, *_names_in(intent)]) as stores:
+    scope = [*backup, *_names_in(intent)]
+    locked = _all_locked(folder, scope) if only else _every_collection_locked(folder, scope)
+    with locked as stores:
         for store in stores:
             _fold_or_forget_locked(store)  # finishes an earlier restore's swap, if any
         atomic.remove_file(intent)
