@@ -33,10 +33,13 @@ def check_target(target: Path) -> None:
 def write_backup(moment: dict[str, dict[str, bytes]], target: Path) -> None:
     """Write ``moment`` (collection -> key -> encoded value) as a backup folder at ``target``."""
     check_target(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # name the folder on the way that could not be made
+        raise StorageError(f"write the backup {target}:", exc.filename or target, exc) from exc
     temp = atomic.temp_path_for(target)
     placed = False
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
         temp.mkdir()
         entries = {}
         for name, data in moment.items():
