@@ -69,6 +69,11 @@ BIG_FILES = {
     "json-any-layout": ("c.json", b'{"a": 18446744073709551616}\n', 6),
     "json-engine-layout": ("c.json", b'{\n"a":[1,-9223372036854775809]\n}\n', 9),
     "journal": ("c.journal", _line(b's3:"a"18446744073709551616'), 0),
+    "journal-batch": (
+        "c.journal",
+        _line(b's3:"z"1') + _line(b'b32:s3:"a"{"n":-9223372036854775809}'),
+        16,  # where the second line starts
+    ),
 }
 READ_BIG = """
 import asyncio, sys

@@ -22,7 +22,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...codec import DecodeError, IntegerRangeError, check_integers, decode
+from ...codec import (
+    DecodeError,
+    IntegerRangeError,
+    check_integers,
+    decode,
+    may_hold_big_integers,
+)
 from ...errors import CorruptFileError, StorageError
 
 
@@ -82,9 +88,7 @@ def decode_body(body: bytes) -> Record:
     if kind == b"s":
         length, start = _split_length(body, 1)
         key_json = body[start : start + length]
-        value_json = body[start + length :]
-        check_integers(value_json)
-        return SetRecord(_decode_key(key_json), key_json, value_json)
+        return SetRecord(_decode_key(key_json), key_json, body[start + length :])
     if kind == b"d":
         return DeleteRecord(_decode_key(body[1:]), body[1:])
     if kind == b"c" and len(body) == 1:
@@ -134,14 +138,18 @@ def scan(buffer: bytes, path: Path, base: int) -> tuple[list[Record], int]:
     records: list[Record] = []
     position = 0
     end = len(buffer)
+    careful = may_hold_big_integers(buffer)
     while position < end:
         newline = buffer.find(b"\n", position)
         if newline < 0:
             return records, position
-        try:
-            record = _parse_line(buffer, position, newline)
-        except IntegerRangeError as exc:  # a checksummed line no version of the engine writes
-            raise CorruptFileError(path, f"journal line: {exc}", position=base + position) from exc
+        record = _parse_line(buffer, position, newline)
+        if record is not None and careful:
+            try:
+                _check_integers(record)
+            except IntegerRangeError as exc:  # a checksummed line the engine never writes
+                at = base + position
+                raise CorruptFileError(path, f"journal line: {exc}", position=at) from exc
         if record is None:
             if _any_valid_line(buffer, newline + 1):
                 raise CorruptFileError(
@@ -161,10 +169,17 @@ def _parse_line(buffer: bytes, start: int, newline: int) -> Record | None:
         if int(buffer[start : start + 8], 16) != zlib.crc32(body):
             return None
         return decode_body(body)
-    except IntegerRangeError:
-        raise
     except (ValueError, DecodeError):
         return None
+
+
+def _check_integers(record: Record) -> None:
+    """IntegerRangeError if a value of ``record`` holds an integer beyond 64 bits."""
+    if isinstance(record, SetRecord):
+        check_integers(record.value_json)
+    elif isinstance(record, BatchRecord):
+        for item in record.records:
+            _check_integers(item)
 
 
 def _any_valid_line(buffer: bytes, position: int) -> bool:
@@ -172,11 +187,8 @@ def _any_valid_line(buffer: bytes, position: int) -> bool:
         newline = buffer.find(b"\n", position)
         if newline < 0:
             return False
-        try:
-            if _parse_line(buffer, position, newline) is not None:
-                return True
-        except IntegerRangeError:
-            return True  # its checksum matched: the line was written whole
+        if _parse_line(buffer, position, newline) is not None:
+            return True
         position = newline + 1
     return False
 
