@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Any
 
 from .backends import open_backend
-from .backends.base import Backend
+from .backends.base import Backend, CollectionBackend
 from .backup import BackupInfo, list_backups
 from .bridge import run_blocking
 from .collection import Collection
@@ -30,7 +30,7 @@ class AsyncJSONDB:
         self._backend: Backend = open_backend(db_path, self.options)
         location = os.fspath(db_path)
         self.db_path: Path | str = location if "://" in location else Path(location)
-        self._collections: dict[str, Collection] = {}
+        self._collections: dict[str, tuple[Collection, CollectionBackend]] = {}
         self._closed = False
         self._used = False
 
@@ -68,16 +68,19 @@ class AsyncJSONDB:
 
     async def get_collection(self, name: str) -> Collection:
         """The collection ``name``, created (as an empty ``{}`` file) if it does not exist."""
-        collection = self._collections.get(name)
-        if collection is not None:
+        cached = self._collections.get(name)
+        if cached is not None:
             self._check_open()
-            return collection
+            if cached[1].known_to_exist():
+                return cached[0]
+            await self._start().collection(name)  # dropped meanwhile? made again, as if new
+            return cached[0]
         validate_collection_name(name)
         backend = await self._start().collection(name)
         collection = Collection(
             self, name, backend, self._check_open, read_only=self.options.read_only
         )
-        return self._collections.setdefault(name, collection)
+        return self._collections.setdefault(name, (collection, backend))[0]
 
     async def drop_collection(self, name: str) -> bool:
         """Delete the collection's files; False when it did not exist."""
@@ -132,10 +135,9 @@ class AsyncJSONDB:
         """Commit queued writes, fold journals into the ``.json`` files, release the files.
 
         The folding happens when the last open database object of this process on the folder
-        closes. Closing twice is harmless.
+        closes. Closing twice is harmless, and a close that was cancelled is finished by the next.
+        Operations racing a close finish before it or raise ``DatabaseClosedError``.
         """
-        if self._closed:
-            return
         self._closed = True
         self._collections.clear()
         await self._backend.close()

@@ -20,6 +20,15 @@ _lock = threading.Lock()
 _databases: dict[tuple[str, Options], AsyncJSONDB] = {}
 
 
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it at the fork (a preforking server)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def open_db() -> AsyncJSONDB:
     """A new database on the settings' PATH and OPTIONS; the caller closes it."""
     return AsyncJSONDB(conf.PATH, **conf.OPTIONS)

@@ -37,11 +37,6 @@ def _journals(path: Path) -> list[str]:
     return sorted(p.name for p in path.glob("*.journal"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect 2a: get_collection racing close attaches after it: the folder stays pinned, "
-    "later objects never fold, descriptors leak",
-)
 async def test_get_collection_racing_close_leaves_nothing_behind(tmp_path: Path) -> None:
     async with AsyncJSONDB(tmp_path) as warm:  # the pool and codecs exist before counting
         await warm.get_collection("warm")
@@ -59,10 +54,6 @@ async def test_get_collection_racing_close_leaves_nothing_behind(tmp_path: Path)
     assert await _settled_descriptors() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect 2b: compaction racing close reopens stores close released: descriptors leak",
-)
 async def test_compact_racing_close_leaks_no_descriptor(tmp_path: Path) -> None:
     async with AsyncJSONDB(tmp_path) as warm:
         await warm.get_collection("warm")
@@ -76,11 +67,6 @@ async def test_compact_racing_close_leaks_no_descriptor(tmp_path: Path) -> None:
     assert await _settled_descriptors() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect 2c: a close cancelled part-way is not finished by the next close: journals "
-    "stay unfolded and descriptors leak",
-)
 async def test_a_second_close_finishes_a_cancelled_one(tmp_path: Path) -> None:
     async with AsyncJSONDB(tmp_path) as warm:
         await warm.get_collection("warm")
@@ -123,11 +109,6 @@ os._exit(0)
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect 2d: store close waits in a pool thread for a drain job queued behind it: "
-    "with as many databases closing as pool workers, nothing progresses",
-)
 def test_closing_many_databases_with_writes_in_flight_finishes(tmp_path: Path) -> None:
     # In a child: a deadlocked pool would take the rest of the suite with it.
     child = subprocess.Popen(

@@ -22,11 +22,6 @@ def _opening_a_folder(name: str, args: tuple[Any, ...]) -> bool:
     return name == "os.open" and os.path.isdir(args[0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect 10: when the folder's fsync after creating the journal fails (EMFILE), the "
-    "journal's descriptor is never closed",
-)
 async def test_a_failed_journal_creation_leaks_no_descriptor(tmp_path: Path) -> None:
     async with AsyncJSONDB(tmp_path) as db:
         c = await db.get_collection("c")

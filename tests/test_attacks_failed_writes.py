@@ -32,7 +32,6 @@ def _fsync_of_the_journal(name: str, args: tuple[Any, ...]) -> bool:
     return name == "os.fdatasync"
 
 
-@pytest.mark.xfail(strict=True, reason="defect 4: a write whose fsync failed stays in place")
 async def test_a_set_whose_fsync_failed_is_undone(tmp_path: Path) -> None:
     db = await _folded_and_journaled(tmp_path)
     c = await db.get_collection("c")
@@ -46,9 +45,6 @@ async def test_a_set_whose_fsync_failed_is_undone(tmp_path: Path) -> None:
     assert await _read_afresh(tmp_path) == {"a": 1, "b": 2}
 
 
-@pytest.mark.xfail(
-    strict=True, reason="defect 4: a retried increment whose fsync failed counts twice"
-)
 async def test_retrying_a_failed_increment_counts_once(tmp_path: Path) -> None:
     async with AsyncJSONDB(tmp_path) as db:
         c = await db.get_collection("c")

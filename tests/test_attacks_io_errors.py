@@ -32,34 +32,10 @@ from tests.faults import SyscallFaults
 
 SINGLE_WRITES = {"set", "set_many", "delete", "delete_many", "update", "increment", "clear"}
 
-DEFECT_4 = "defect 4: a write whose fsync failed stays in memory and on disk"
 DEFECT_5 = "defect 5: a drop that raises leaves the collection without its journal's records"
-UNLOCK_KEEPS = (
-    "new: a failed unlock (flock LOCK_UN) after the append makes the write raise yet keeps it, "
-    "and the collection's lock stays held: another process times out until this one closes"
-)
-BARE_FLOCK = "new: a failed flock escapes as a bare OSError, not a StorageError"
-BARE_UNLOCK = "new: a failed unlock (flock LOCK_UN) escapes as a bare OSError, not a StorageError"
 
 KNOWN: dict[tuple[str, str], str] = {
-    **{(op, "3-fcntl.flock-unlock"): UNLOCK_KEEPS for op in SINGLE_WRITES},
-    **{(op, "4-os.fdatasync"): DEFECT_4 for op in SINGLE_WRITES},
-    ("drop_collection", "1-fcntl.flock"): BARE_FLOCK,
     ("drop_collection", "3-os.unlink"): DEFECT_5,
-    ("drop_collection", "7-fcntl.flock-unlock"): BARE_UNLOCK,
-    ("compact", "1-fcntl.flock"): BARE_FLOCK,
-    ("compact", "14-fcntl.flock-unlock"): BARE_UNLOCK,
-    ("compact", "15-fcntl.flock"): BARE_FLOCK,
-    ("compact", "16-fcntl.flock-unlock"): BARE_UNLOCK,
-    ("backup", "1-fcntl.flock"): BARE_FLOCK,
-    ("backup", "3-fcntl.flock-unlock"): UNLOCK_KEEPS,
-    ("backup", "4-fcntl.flock-unlock"): BARE_UNLOCK,
-    ("restore", "1-fcntl.flock"): BARE_FLOCK,
-    ("restore", "55-fcntl.flock-unlock"): BARE_UNLOCK,
-    ("close", "1-fcntl.flock"): BARE_FLOCK,
-    ("close", "14-fcntl.flock-unlock"): BARE_UNLOCK,
-    ("open_with_leftovers", "3-fcntl.flock"): BARE_FLOCK,
-    ("open_with_leftovers", "12-fcntl.flock-unlock"): BARE_UNLOCK,
 }
 
 

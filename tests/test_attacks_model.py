@@ -233,12 +233,6 @@ class TwoObjectsOneFolder(RuleBasedStateMachine):
 _ABSENT = object()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="new: a Collection object whose files were removed by another object's drop (or by "
-    "any object's restore) is not created again by get_collection or by a write that changes "
-    "nothing: the collection stays unlisted though get_collection returned it",
-)
 async def test_a_collection_dropped_by_another_object_comes_back_on_use(tmp_path: Path) -> None:
     async with AsyncJSONDB(tmp_path) as first, AsyncJSONDB(tmp_path) as second:
         await first.get_collection("c")
@@ -248,7 +242,6 @@ async def test_a_collection_dropped_by_another_object_comes_back_on_use(tmp_path
         assert await second.list_collections() == ["c"]
 
 
-@pytest.mark.xfail(strict=True, reason="new: see the test above; restore removes the same way")
 async def test_a_collection_removed_by_restore_comes_back_on_use(tmp_path: Path) -> None:
     async with AsyncJSONDB(tmp_path / "empty") as empty:
         await empty.backup(tmp_path / "backup")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from asyncjsondb import AsyncJSONDB
 from tests.conftest import POSTGRES_URL
 from tests.faults import open_descriptors
@@ -15,11 +13,6 @@ def _sockets() -> set[str]:
     return {fd for fd in open_descriptors() if "socket:" in fd}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect 13: concurrent first uses of a new database object take two references to "
-    "the shared pool; close returns one and the pool stays open with its connections",
-)
 async def test_concurrent_first_uses_leave_no_connection_open(postgres_schema: str) -> None:
     options = {"schema": postgres_schema, "pool_size": 3}  # a pool no other test shares
     async with AsyncJSONDB(POSTGRES_URL, **options) as warm:  # the pool's loop thread exists

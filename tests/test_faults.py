@@ -95,19 +95,39 @@ async def test_a_partial_append_is_cut_off(db_path: Path, monkeypatch: pytest.Mo
     await db.close()
 
 
-async def test_a_failed_fsync_raises_and_memory_follows_the_disk(
+async def test_a_failed_fsync_is_cut_from_the_journal_and_never_seen(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db, c = await _seeded(db_path)
-    sync = "fdatasync" if hasattr(os, "fdatasync") else "fsync"
-    monkeypatch.setattr(os, sync, _failing(errno.EIO, getattr(os, sync)))
+    journal_before = (db_path / "c.journal").read_bytes()
+    monkeypatch.setattr(os, "fdatasync", _failing(errno.EIO, os.fdatasync))
     with pytest.raises(StorageError, match="could not fsync"):
         await c.set("a", {"v": 100})
     monkeypatch.undo()
-    # After a failed fsync nothing is known of the page cache: the store reloads from the files.
-    assert not c._backend._store.loaded  # type: ignore[attr-defined]
-    assert await c.get("b") == {"v": 2}
+    assert (db_path / "c.journal").read_bytes() == journal_before
+    assert await c.get("a") == {"v": 1}
+    await c.set("b", 3)  # the collection goes on working
     await db.close()
+    async with AsyncJSONDB(db_path) as fresh:
+        assert await (await fresh.get_collection("c")).items() == [("a", {"v": 1}), ("b", 3)]
+
+
+async def test_a_failed_write_that_cannot_be_undone_refuses_use_until_reopened(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, c = await _seeded(db_path)
+    monkeypatch.setattr(os, "fdatasync", _failing(errno.EIO, os.fdatasync))
+    monkeypatch.setattr(os, "ftruncate", _failing(errno.EIO, os.ftruncate))
+    with pytest.raises(StorageError, match="could not fsync"):
+        await c.set("a", {"v": 100})
+    monkeypatch.undo()
+    with pytest.raises(StorageError, match="undo a failed write"):
+        await c.set("b", 3)
+    await db.close()  # releases the files without folding what it cannot trust
+    async with AsyncJSONDB(db_path) as reopened:
+        c = await reopened.get_collection("c")
+        await c.set("b", 3)
+        assert await c.get("b") == 3
 
 
 @pytest.mark.parametrize("error", [errno.ENOSPC, errno.EACCES, errno.EXDEV])

@@ -69,8 +69,13 @@ Mutation = SetValue | Delete | Clear | Update | Increment | SetMany | DeleteMany
 
 
 class CollectionBackend(Protocol):
-    """One collection, as a backend stores it; every listing is in insertion order."""
+    """One collection, as a backend stores it; every listing is in insertion order.
 
+    ``known_to_exist`` answers without I/O; False sends ``get_collection`` to the backend again,
+    which makes the collection anew if another object dropped it.
+    """
+
+    def known_to_exist(self) -> bool: ...
     def get_cached(self, key: str) -> bytes | None | Stale: ...
     async def get(self, key: str) -> bytes | None: ...
     async def get_many(self, keys: list[str]) -> dict[str, bytes]: ...

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from ...bridge import run_blocking
-from ...errors import DatabaseError, StorageError
+from ...bridge import executor, reset_after_fork, run_blocking
+from ...errors import DatabaseClosedError, DatabaseError, StorageError
 from ...options import Options
 from ..base import STALE, Mutation, Stale
 from . import backup, compaction, layout, registry
@@ -32,6 +34,12 @@ class FileCollection:
         if not store.is_fresh(self._ttl):
             await run_blocking(store.refresh)
         return store.data
+
+    def known_to_exist(self) -> bool:
+        """True when memory says the files exist (no I/O); False when only a look can tell
+        (another database object, or process, may have dropped the collection)."""
+        store = self._store
+        return store.has_snapshot and store.is_fresh(self._ttl)
 
     def get_cached(self, key: str) -> bytes | None | Stale:
         """The value from memory, with no await at all, while the cache is fresh."""
@@ -66,22 +74,40 @@ class FileCollection:
 
 
 class FileBackend:
-    """A database folder, shared with every other ``AsyncJSONDB`` of the process on it."""
+    """A database folder, shared with every other ``AsyncJSONDB`` of the process on it.
+
+    ``close`` is one pool job, started by the first call: a cancelled close leaves it running,
+    and every later call awaits the same job, so the work is done once and wholly.
+    """
 
     def __init__(self, path: Path, options: Options) -> None:
         self.path = path
         self.location = str(path)
         self._options = options
         self._folder: registry.Folder | None = None
+        self._closing: Future[None] | None = None
+        self._close_error_seen = False
         self._attach_lock = threading.Lock()  # threads with their own loops may share this object
+        reset_after_fork(self)
+
+    def after_fork_in_child(self) -> None:
+        self._attach_lock = threading.Lock()  # another thread may have held it at the fork
+
+    def _check_open(self) -> None:
+        if self._closing is not None:
+            raise DatabaseClosedError(self.location)
 
     async def _attach(self) -> registry.Folder:
-        if self._folder is None:
-            real = await run_blocking(_prepare_folder, self.path, self._options.read_only)
-            with self._attach_lock:  # attach once, or close() would never fold the journals
-                if self._folder is None:
-                    self._folder = registry.attach(real, self._options)
-        return self._folder
+        folder = self._folder
+        if folder is not None:
+            return folder
+        self._check_open()
+        real = await run_blocking(_prepare_folder, self.path, self._options.read_only)
+        with self._attach_lock:  # attach once, or close() would never fold the journals
+            self._check_open()  # a close that ran meanwhile would never detach it
+            if self._folder is None:
+                self._folder = registry.attach(real, self._options)
+            return self._folder
 
     async def collection(self, name: str) -> FileCollection:
         commits = (await self._attach()).commits(name)
@@ -97,10 +123,10 @@ class FileBackend:
         return await run_blocking(_names, folder)
 
     async def compact(self) -> list[str]:
-        folder = await self._attach()
         done = []
         for name in await self.names():
-            if await run_blocking(compaction.compact, folder.store(name)):
+            store = (await self._attach()).store(name)  # raises once a close has begun
+            if await run_blocking(compaction.compact, store):
                 done.append(name)
         return done
 
@@ -113,24 +139,39 @@ class FileBackend:
     async def close(self) -> None:
         """Fold journals into the ``.json`` files once the process's last user has closed."""
         with self._attach_lock:
-            folder, self._folder = self._folder, None
-        if folder is None or not registry.detach(folder):
-            return
-        failures = []
-        for commits in folder.opened():  # close every store, even after one failed
-            try:
-                await run_blocking(_close, commits)
-            except DatabaseError as exc:
-                failures.append(exc)
-        if failures:
-            raise failures[0]
+            if self._closing is None:
+                folder, self._folder = self._folder, None
+                if folder is not None and registry.detach(folder):
+                    self._closing = executor().submit(_close_folder, folder)
+                else:
+                    self._closing = Future()
+                    self._closing.set_result(None)
+            closing = self._closing
+        try:
+            await asyncio.shield(asyncio.wrap_future(closing))
+        except DatabaseError:
+            if not self._close_error_seen:  # said once; closing again is harmless
+                self._close_error_seen = True
+                raise
+
+
+def _close_folder(folder: registry.Folder) -> None:
+    """Close every store of the folder, even after one failed; raise the first failure."""
+    failures = []
+    for commits in folder.close():
+        try:
+            _close(commits)
+        except DatabaseError as exc:
+            failures.append(exc)
+    if failures:
+        raise failures[0]
 
 
 def _close(commits: CommitQueue) -> None:
     """Commit what is queued, fold the journal into the snapshot, release the descriptors."""
     commits.flush()
     try:
-        if not commits.store.options.read_only:
+        if commits.store.usable and not commits.store.options.read_only:
             compaction.fold_at_close(commits.store)
     finally:  # release the files even when folding failed (the journal stays on disk)
         commits.store.close()

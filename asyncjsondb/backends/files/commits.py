@@ -1,9 +1,13 @@
 """Group commit: the single choke point every mutation of a collection passes.
 
 A write: lock; catch up with other processes (``refresh``); plan the records; append them to the
-journal; apply them to memory; unlock; then fsync. Writers queued meanwhile are committed together
-by whichever pool job drains the queue, sharing one append and one fsync; each waiter then gets
-its own result or error, with one wake-up per event loop.
+journal; fsync; apply them to memory; unlock. Writers queued meanwhile are committed together by
+whichever thread drains the queue, sharing one append and one fsync; each waiter then gets its own
+result or error, with one wake-up per event loop. The fsync is inside the lock so that a failed
+one can be undone (the journal cut back) before anyone, in this process or another, reads past it.
+
+One thread drains at a time (``_drain_lock``). ``flush`` drains in its own thread instead of
+waiting for a pool job that may be queued behind it (behind the very closes that wait).
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 from collections import deque
 from typing import Any
 
@@ -40,53 +43,52 @@ class CommitQueue:
     def _reset_process_state(self) -> None:
         self._pending: deque[Pending] = deque()
         self._pending_lock = threading.Lock()
-        self._draining = False
+        self._drain_lock = threading.Lock()
+        self._scheduled = False  # a pool job is queued or running
 
     def after_fork_in_child(self) -> None:
         """The parent's waiters belong to the parent's loops: start empty."""
         self._reset_process_state()
 
     async def submit(self, mutation: Mutation, durable: bool) -> Any:
-        """Queue ``mutation``; the first caller that finds no drainer starts one."""
+        """Queue ``mutation``; the first caller that finds no pool job scheduled starts one."""
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         with self._pending_lock:
             self._pending.append((mutation, durable, waiter))
-            start = not self._draining
-            self._draining = True
+            start = not self._scheduled
+            self._scheduled = True
         if start:  # a pool job, not a task of this loop: it finishes even if this loop dies
             executor().submit(self._drain)
         return await waiter
 
     def flush(self) -> None:
-        """Commit everything queued, in this thread rather than waiting for a pool thread."""
-        while True:
-            with self._pending_lock:
-                if not self._pending and not self._draining:
-                    return
-                drain_here = not self._draining
-                self._draining = True
-            if drain_here:
-                self._drain()
-            else:
-                time.sleep(0.0005)
+        """Commit everything queued, in this thread; never waits for a queued pool job."""
+        while self._drain_once():
+            pass
 
     def _drain(self) -> None:
-        """Commit queued mutations; hand on to the pool if more arrived meanwhile."""
+        """The pool job: commit one batch, then hand on to the pool if more arrived meanwhile."""
+        committed = self._drain_once()
         with self._pending_lock:
-            batch = list(self._pending)
-            self._pending.clear()
-        try:
-            _deliver(self._commit(batch))
-        finally:
+            more = bool(self._pending)
+            self._scheduled = more
+        if more:
+            executor().submit(self._drain)
+        if committed and self.store.usable:
+            try:
+                compaction.maybe_compact(self.store)
+            except DatabaseError:  # the writes are safe in the journal; the next commit retries
+                _log.warning("compacting %s failed", self.store.paths.snapshot, exc_info=True)
+
+    def _drain_once(self) -> bool:
+        """Commit what is queued now; False when nothing was."""
+        with self._drain_lock:
             with self._pending_lock:
-                more = bool(self._pending)
-                self._draining = more
-            if more:
-                executor().submit(self._drain)
-        try:
-            compaction.maybe_compact(self.store)
-        except DatabaseError:  # the writes are safe in the journal; the next commit tries again
-            _log.warning("compacting %s failed", self.store.paths.snapshot, exc_info=True)
+                batch = list(self._pending)
+                self._pending.clear()
+            if batch:
+                _deliver(self._commit(batch))
+            return bool(batch)
 
     def _commit(self, batch: list[Pending]) -> list[Outcome]:
         """Plan, append and sync ``batch``; return each waiter's result or exception."""
@@ -107,11 +109,9 @@ class CommitQueue:
                         view.record(record)
                         records.append(record)
                     outcomes.append((waiter, True, result))
+                compaction.ensure_snapshot_locked(store)  # a dropped collection comes back
                 if records:
-                    compaction.ensure_snapshot_locked(store)  # listed once it has a write
-                    journal_file, end = store.append_locked(records)
-            if records and any(durable for _, durable, _ in batch):
-                store.sync(journal_file, end)
+                    store.commit_locked(records, any(durable for _, durable, _ in batch))
         except Exception as exc:
             error = exc if isinstance(exc, DatabaseError) else _wrap(exc)
             return [(waiter, False, error) for _, _, waiter in batch]

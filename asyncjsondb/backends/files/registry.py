@@ -11,6 +11,7 @@ import os
 import threading
 from pathlib import Path
 
+from ...errors import DatabaseClosedError
 from ...options import Options
 from .commits import CommitQueue
 from .store import CollectionStore
@@ -29,12 +30,15 @@ class Folder:
         self.path = path
         self.options = options
         self.users = 0
+        self.closed = False
         self._queues: dict[str, CommitQueue] = {}
         self._queues_lock = threading.Lock()
 
     def commits(self, name: str) -> CommitQueue:
         """The commit queue of collection ``name``, made with its store at first use."""
         with self._queues_lock:
+            if self.closed:  # its last user closed: a store made now would never be closed
+                raise DatabaseClosedError(self.path)
             queue = self._queues.get(name)
             if queue is None:
                 store = CollectionStore(self.path, name, self.options)
@@ -44,9 +48,11 @@ class Folder:
     def store(self, name: str) -> CollectionStore:
         return self.commits(name).store
 
-    def opened(self) -> list[CommitQueue]:
-        """The queues (and so the stores) used since the folder was attached."""
+    def close(self) -> list[CommitQueue]:
+        """Refuse new stores; the queues (and so the stores) used since the folder was attached,
+        for the caller to close."""
         with self._queues_lock:
+            self.closed = True
             return list(self._queues.values())
 
 

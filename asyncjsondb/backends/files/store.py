@@ -8,6 +8,11 @@ Locking: ``mutex`` (a ``threading.Lock``) guards this process's state; the ``Pro
 ``.<name>.lock`` guards the files between processes. Both are taken, in that order and within one
 ``lock_timeout``, only in worker threads, never on an event loop (``locked``). Methods named
 ``*_locked`` expect the caller to hold both.
+
+Readers on event loops take no lock: ``data`` changes key by key only for single writes; a batch
+(a ``set_many``, ``delete_many``, ``clear``, or a load) is built in a new dict whose reference is
+swapped in, so a reader sees all of it or none of it. A closed store refuses use
+(``DatabaseClosedError``), and so does one whose failed write could not be undone on disk.
 """
 
 from __future__ import annotations
@@ -20,11 +25,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ...bridge import reset_after_fork
-from ...errors import CorruptFileError, LockTimeoutError, ReadOnlyError, StorageError
+from ...errors import (
+    CorruptFileError,
+    DatabaseClosedError,
+    DatabaseError,
+    LockTimeoutError,
+    ReadOnlyError,
+    StorageError,
+)
 from ...options import Options
 from . import atomic, journal, layout, snapshot
 from .atomic import FileIdentity
-from .journal import JournalFile, Record
+from .journal import BatchRecord, ClearRecord, JournalFile, Record
 from .layout import CollectionFiles
 from .locks import ProcessLock
 
@@ -38,6 +50,8 @@ class CollectionStore:
         self.read_only = options.read_only  # then nothing here writes a file
         self.plock = ProcessLock(self.paths.lock, options.lock_timeout, read_only=self.read_only)
         self.data: dict[str, bytes] = {}
+        self.closed = False
+        self._unusable: DatabaseError | None = None
         self._reset_process_state()
         reset_after_fork(self)
 
@@ -69,6 +83,7 @@ class CollectionStore:
         if not self.mutex.acquire(timeout=timeout):
             raise LockTimeoutError(self.plock.path, timeout)
         try:
+            self._check_usable()
             self.plock.acquire(timeout=max(0.0, deadline - time.monotonic()))
             try:
                 with atomic.as_storage_errors("use", self.paths.snapshot):
@@ -77,6 +92,12 @@ class CollectionStore:
                 self.plock.release()
         finally:
             self.mutex.release()
+
+    def _check_usable(self) -> None:
+        if self.closed:
+            raise DatabaseClosedError(self.directory)
+        if self._unusable is not None:
+            raise self._unusable
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -171,7 +192,10 @@ class CollectionStore:
         # We hold the lock, so nobody is mid-append: bytes past the valid end are a torn tail.
         if not self.read_only:  # a reader skips it, as the next writer will cut it
             journal_file.truncate_torn_tail(valid_end)
-        journal.apply(data, records)
+        if data is self.data:
+            self._apply(records)
+        else:
+            journal.apply(data, records)
         journal_file.offset = journal_file.synced = valid_end
 
     def _forget_files(self) -> None:
@@ -195,31 +219,54 @@ class CollectionStore:
         """The open journal, if the collection has one."""
         return self._journal
 
-    def append_locked(self, records: list[Record]) -> tuple[JournalFile, int]:
-        """Append ``records`` to the journal (made if needed), then apply them to memory.
-
-        Returns the journal and the end of the appended bytes, for the caller to sync to.
+    def commit_locked(self, records: list[Record], durable: bool) -> None:
+        """Append ``records`` to the journal (made if needed), sync it if ``durable``, and only
+        then apply them to memory. A write that raises leaves memory and the journal as they were.
         """
         journal_file = self._journal
         if journal_file is None:
             journal_file = JournalFile.open(self.paths.journal, create=True)
             assert journal_file is not None
-            atomic.fsync_directory(self.directory)
+            try:
+                atomic.fsync_directory(self.directory)
+            except OSError as exc:  # nothing appended yet: the next write tries again
+                journal_file.retire()
+                raise StorageError("sync the folder of", self.paths.journal, exc) from exc
             self._journal = journal_file
+        start = journal_file.offset
         end = journal_file.append(b"".join(journal.frame(record) for record in records))
-        journal.apply(self.data, records)
-        return journal_file, end
+        if durable:
+            try:
+                journal_file.sync_to(end)
+            except StorageError as exc:
+                self._undo_append(journal_file, start, exc)
+                raise
+        self._apply(records)
 
-    def sync(self, journal_file: JournalFile, end: int) -> None:
-        """Make the journal durable up to ``end``; on failure forget memory."""
+    def _undo_append(self, journal_file: JournalFile, start: int, cause: BaseException) -> None:
+        """Cut the journal back to ``start`` and make the cut durable (``fsync``: the size is
+        metadata). After a failed sync the page cache cannot be trusted, so if the cut fails too,
+        the collection refuses use until it is opened again."""
         try:
-            journal_file.sync_to(end)
-        except StorageError:
-            # What reached the disk is unknown (the kernel may drop the pages it failed to
-            # write): forget memory, so that the next use reads what the files hold.
-            with self.mutex:
-                self.loaded = False
-            raise
+            os.ftruncate(journal_file.fd, start)
+            os.fsync(journal_file.fd)
+        except OSError as exc:
+            self._unusable = StorageError(
+                "undo a failed write (close and reopen the database) in", self.paths.journal, exc
+            )
+            self._unusable.__cause__ = cause
+            return
+        journal_file.offset = journal_file.synced = start
+
+    def _apply(self, records: list[Record]) -> None:
+        """Apply committed records to memory: a batch in a new dict swapped in whole."""
+        if any(isinstance(record, (BatchRecord, ClearRecord)) for record in records):
+            clears = [i for i, record in enumerate(records) if isinstance(record, ClearRecord)]
+            fresh = {} if clears else dict(self.data)
+            journal.apply(fresh, records[clears[-1] + 1 :] if clears else records)
+            self.data = fresh
+        else:
+            journal.apply(self.data, records)
 
     def use_snapshot(self, fd: int, data: dict[str, bytes] | None = None) -> None:
         """Adopt the ``<name>.json`` just put in place (``fd`` pins it); with ``data``, as the
@@ -254,9 +301,15 @@ class CollectionStore:
         with self.locked():
             return self.remove_files_locked()
 
+    @property
+    def usable(self) -> bool:
+        return not self.closed and self._unusable is None
+
     def close(self) -> None:
-        """Release the descriptors and the lock file (the caller has committed and folded)."""
+        """Release the descriptors and the lock file (the caller has committed and folded);
+        every later use raises ``DatabaseClosedError``."""
         with self.mutex:
+            self.closed = True
             self._forget_files()
             self.loaded = False
             self.plock.close()

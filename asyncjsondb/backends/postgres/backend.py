@@ -11,6 +11,7 @@ asyncpg pools belong to the event loop that made them, so the pool lives on a lo
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,6 +25,7 @@ from ...bridge import LoopThread, run_blocking
 from ...codec import decode, encode
 from ...errors import (
     ConfigurationError,
+    DatabaseClosedError,
     DatabaseError,
     InvalidKeyError,
     InvalidOperationError,
@@ -106,6 +108,9 @@ class PostgresCollection:
             f"FROM {n.records} r WHERE r.collection_id = "
             f"(SELECT id FROM {n.collections} WHERE name = $1)"
         )
+
+    def known_to_exist(self) -> bool:
+        return True  # asking would cost a round trip per get_collection
 
     def get_cached(self, key: str) -> bytes | None | Stale:
         return STALE  # nothing is cached: every read asks the server
@@ -257,6 +262,9 @@ class PostgresBackend:
         self._options = options
         self._pool: Any = None
         self._pool_pid = 0
+        self._closed = False
+        self._pool_lock: asyncio.Lock | None = None  # on the backend's loop, made there
+        self._pool_lock_pid = 0
 
     # -- running statements on the backend's loop ------------------------------------------
 
@@ -278,11 +286,29 @@ class PostgresBackend:
         except (OSError, asyncpg.InterfaceError) as exc:
             raise ServerError(self.location, f"cannot reach the server: {exc}") from exc
 
+    def _lock(self) -> asyncio.Lock:
+        """The lock that makes concurrent first uses take one reference to the pool."""
+        if self._pool_lock is None or self._pool_lock_pid != os.getpid():
+            self._pool_lock, self._pool_lock_pid = asyncio.Lock(), os.getpid()
+        return self._pool_lock
+
     async def _ensure_pool(self) -> Any:
-        if self._pool is None or self._pool_pid != os.getpid():
-            self._pool = await _POOLS.acquire(self._url, self._options, self.sql)
-            self._pool_pid = os.getpid()
-        return self._pool
+        if self._pool is not None and self._pool_pid == os.getpid():
+            return self._pool
+        async with self._lock():
+            if self._closed:
+                raise DatabaseClosedError(self.location)
+            if self._pool is None or self._pool_pid != os.getpid():
+                self._pool = await _POOLS.acquire(self._url, self._options, self.sql)
+                self._pool_pid = os.getpid()
+            return self._pool
+
+    async def _release(self) -> None:
+        async with self._lock():
+            self._closed = True
+            pool, self._pool = self._pool, None
+            if pool is not None and self._pool_pid == os.getpid():
+                await _POOLS.release(pool)
 
     # -- the Backend interface -------------------------------------------------------------
 
@@ -351,9 +377,8 @@ class PostgresBackend:
                 )
 
     async def close(self) -> None:
-        if self._pool is not None and self._pool_pid == os.getpid():
-            await _LOOP.run(_POOLS.release, self._pool)
-        self._pool = None
+        """Return this object's reference to the shared pool; a cancelled close still does."""
+        await asyncio.shield(_LOOP.run(self._release))
 
 
 class _Pools:
@@ -387,9 +412,13 @@ class _Pools:
                 users = 0
         self._pools[key] = (pool, users + 1)
         if (url, sql.schema, sql.prefix) not in self._ready:
-            async with pool.acquire() as connection, connection.transaction():
-                await connection.execute("SELECT pg_advisory_xact_lock($1)", sql.lock_key)
-                await connection.execute(schema.ddl(sql))
+            try:
+                async with pool.acquire() as connection, connection.transaction():
+                    await connection.execute("SELECT pg_advisory_xact_lock($1)", sql.lock_key)
+                    await connection.execute(schema.ddl(sql))
+            except BaseException:
+                await self.release(pool)  # the caller holds no reference to return
+                raise
             self._ready.add((url, sql.schema, sql.prefix))
         return pool
 
