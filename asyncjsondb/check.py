@@ -163,7 +163,7 @@ def _read_snapshot(path: Path, found: _Inspection) -> bool:
     try:
         found.data = snapshot.parse(raw, path)
     except CorruptFileError as exc:
-        found.problems.append(Problem(path, _position(exc, raw), exc.problem, repairable=False))
+        found.problems.append(Problem(path, exc.position, exc.problem, repairable=False))
     return True
 
 
@@ -200,19 +200,6 @@ def _read_journal(path: Path, found: _Inspection, repair: bool) -> bool:
     finally:
         os.close(journal_file.fd)
     return True
-
-
-def _position(exc: CorruptFileError, raw: bytes) -> int | None:
-    """The byte offset of a snapshot error; JSON decoders report a character index."""
-    if exc.position is not None:
-        return exc.position
-    cause = exc.__cause__
-    if isinstance(cause, UnicodeDecodeError):
-        return cause.start
-    index = getattr(cause, "pos", None)
-    if not isinstance(index, int):
-        return None
-    return len(raw.decode("utf-8", "replace")[:index].encode("utf-8"))
 
 
 def _check_manifest(directory: Path) -> list[Problem]:

@@ -26,12 +26,7 @@ from tests.faults import SyscallFaults
 
 pytestmark = pytest.mark.timeout(60)
 
-KNOWN: dict[tuple[str, str], str] = {
-    ("drop_collection", "3-os.unlink"): (
-        "defect 5: drop deletes the journal before <name>.json, so a crash between the two "
-        "leaves the collection without its journal's records"
-    ),
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(scope="module")

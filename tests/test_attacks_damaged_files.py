@@ -25,11 +25,6 @@ async def _journal_of_three(path: Path) -> bytes:
         return (path / "c.journal").read_bytes()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect 6: a damaged newline before the last record loses both records silently and "
-    "the journal is cut",
-)
 async def test_a_damaged_newline_mid_journal_is_reported(tmp_path: Path) -> None:
     journal = await _journal_of_three(tmp_path)
     ends = [i for i, byte in enumerate(journal) if byte == ord("\n")]
@@ -46,11 +41,6 @@ def _line(body: bytes) -> bytes:
     return b"%08x%b\n" % (zlib.crc32(body), body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect 7: a journal value that is not JSON but has a good checksum raises "
-    "orjson.JSONDecodeError, and close folds it into a .json that no longer parses",
-)
 async def test_a_checksummed_line_that_is_not_json_is_refused(tmp_path: Path) -> None:
     await _journal_of_three(tmp_path)
     with open(tmp_path / "c.journal", "ab") as journal:

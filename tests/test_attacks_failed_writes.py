@@ -64,9 +64,6 @@ def _second_unlink(name: str, args: tuple[Any, ...]) -> bool:
     return name == "os.unlink" and str(args[0]).endswith("c.json")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="defect 5: drop deletes the journal first; a failed second unlink loses it"
-)
 async def test_a_drop_that_raises_leaves_the_collection_whole(tmp_path: Path) -> None:
     db = await _folded_and_journaled(tmp_path)
     with SyscallFaults(matching=_second_unlink), pytest.raises(DatabaseError):
@@ -79,11 +76,6 @@ def _rename_into_place_and_its_undo(name: str, args: tuple[Any, ...]) -> bool:
     return name == "os.replace" and str(args[0]).endswith((".compacting", ".folded"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="also verify (real): when a compaction's rename into place and its undo both fail, "
-    "the new file is deleted anyway and the next open deletes the folded journal",
-)
 async def test_a_compaction_whose_rename_and_undo_fail_loses_nothing(tmp_path: Path) -> None:
     db = await _folded_and_journaled(tmp_path)
     faults = SyscallFaults(matching=_rename_into_place_and_its_undo, error=errno.EIO)

@@ -91,12 +91,11 @@ def random_damage(raw: bytes, seed: int) -> Iterator[Damage]:
     chooser = random.Random(seed)
     for _ in range(200):
         damaged = bytearray(raw)
-        first = len(raw)
         for _ in range(chooser.randint(1, 4)):
-            i = chooser.randrange(len(raw))
-            damaged[i] = chooser.randrange(256)
-            first = min(first, i)
-        if bytes(damaged) != raw:
+            damaged[chooser.randrange(len(raw))] = chooser.randrange(256)
+        changed = [i for i, (old, new) in enumerate(zip(raw, damaged, strict=True)) if old != new]
+        if changed:  # a byte set to its own value is no damage: the first changed one counts
+            first = changed[0]
             yield f"random bytes from {first} (seed {seed})", first, bytes(damaged)
 
 
@@ -141,24 +140,17 @@ def _verdict(
     return f"data changed silently: {result}"
 
 
-JOURNAL_FLIP = (
-    "defect 6: a journal whose newline before the last record is damaged loses both last "
-    "records silently (and is cut)"
-)
-SNAPSHOT_NO_BYTE = "new: a CorruptFileError for a damaged <name>.json names no byte (position None)"
-KNOWN = {
-    ("c.json", "flip"): SNAPSHOT_NO_BYTE,
-    ("c.json", "cut"): SNAPSHOT_NO_BYTE,
-    ("c.json", "append"): SNAPSHOT_NO_BYTE,
-    ("c.journal", "flip"): JOURNAL_FLIP,
+# Known limits, (file, kind) -> reason, each marked as a strict xfail.
+KNOWN: dict[tuple[str, str], str] = {
+    ("c.json", "random"): (
+        "by design: <name>.json is plain JSON with no checksum, so a changed byte that leaves "
+        "it valid JSON (a letter inside a string) changes the data undetectably"
+    ),
+    ("c.journal", "random"): (
+        "left: damage to a newline and to the final newline (1 case in 4,000) makes the last two "
+        "lines one unterminated fragment, read as a torn tail (a fragment cannot be verified)"
+    ),
 }
-
-
-TRAILING_RUN = (
-    "new: any run of bad lines at the journal's end is taken for one torn tail, so damage to "
-    "the last few complete lines loses that many acknowledged records silently"
-)
-KNOWN.update({("c.json", "random"): SNAPSHOT_NO_BYTE, ("c.journal", "random"): TRAILING_RUN})
 
 
 def _cases() -> list[Any]:

@@ -32,11 +32,7 @@ from tests.faults import SyscallFaults
 
 SINGLE_WRITES = {"set", "set_many", "delete", "delete_many", "update", "increment", "clear"}
 
-DEFECT_5 = "defect 5: a drop that raises leaves the collection without its journal's records"
-
-KNOWN: dict[tuple[str, str], str] = {
-    ("drop_collection", "3-os.unlink"): DEFECT_5,
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(scope="module")

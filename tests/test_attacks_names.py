@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from asyncjsondb import AsyncJSONDB
 from tests.attack_scenarios import check_folder
 
 TRICKY = "n.json.tmp-1"  # a legal name whose files look like the auxiliary files of ``n``
-NOT_INJECTIVE = "defect 1: auxiliary file names are not injective"
 
 
-@pytest.mark.xfail(strict=True, reason=f"{NOT_INJECTIVE}: loading n deletes {TRICKY}'s lock file")
 async def test_loading_a_collection_leaves_the_lock_of_another(tmp_path: Path) -> None:
     async with AsyncJSONDB(tmp_path) as db:
         await (await db.get_collection(TRICKY)).set("k", 1)
@@ -22,9 +18,6 @@ async def test_loading_a_collection_leaves_the_lock_of_another(tmp_path: Path) -
         assert before <= {p.name for p in tmp_path.iterdir()}
 
 
-@pytest.mark.xfail(
-    strict=True, reason=f"{NOT_INJECTIVE}: loading n settles the crash leftovers of {TRICKY}"
-)
 async def test_an_interrupted_compaction_survives_loading_a_similar_name(tmp_path: Path) -> None:
     async with AsyncJSONDB(tmp_path) as db:
         c = await db.get_collection(TRICKY)
@@ -44,7 +37,6 @@ async def test_an_interrupted_compaction_survives_loading_a_similar_name(tmp_pat
         assert await (await db.get_collection(TRICKY)).get("journaled") == 2
 
 
-@pytest.mark.xfail(strict=True, reason=f"{NOT_INJECTIVE}: check calls a sound folder damaged")
 async def test_check_finds_nothing_wrong_with_a_sound_folder_of_similar_names(
     tmp_path: Path,
 ) -> None:

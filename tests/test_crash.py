@@ -197,8 +197,7 @@ def _journal_lines(image: Path) -> list[bytes]:
 TAILS: dict[str, Callable[[list[bytes]], bytes]] = {
     "half a line": lambda lines: lines[-1][: len(lines[-1]) // 2],
     "garbage without newline": lambda lines: b"\x00\xffnot a record",
-    "a whole line failing its checksum": lambda lines: b"0" * 8 + lines[-1][8:],
-    "several bad lines": lambda lines: b"garbage\n" + lines[-1][:-5] + b"XXXX\n",
+    "a whole line with a sector never written": lambda lines: b"\0" * 8 + lines[-1][8:],
     "zeros from a grown file": lambda lines: b"\x00" * 4096,
 }
 
@@ -221,6 +220,34 @@ async def test_a_torn_journal_tail_is_cut_and_every_complete_record_kept(
         await c.set("after", 1)  # appends go after the last complete record
     assert _strict_json((image / "c.json").read_bytes()) == {**expected, "after": 1}
     assert not journal.exists()
+
+
+DAMAGED_ENDS: dict[str, Callable[[list[bytes]], bytes]] = {
+    "several bad lines": lambda lines: b"garbage\n" + lines[-1][:-5] + b"XXXX\n",
+    "a whole line failing its checksum": lambda lines: b"0" * 8 + lines[-1][8:],
+    "a bad line, then a torn one": lambda lines: b"garbage\n" + lines[-1][:-5],
+    "two lines merged by a damaged newline": lambda lines: lines[-2][:-1] + b" " + lines[-1],
+}
+
+
+@pytest.mark.parametrize("end", list(DAMAGED_ENDS), ids=list(DAMAGED_ENDS))
+async def test_damage_beyond_one_torn_line_at_the_end_raises(
+    tmp_path: Path, db_path: Path, durability: str, end: str
+) -> None:
+    image = tmp_path / "image"
+    await _crash_image(db_path, image, durability)
+    lines = _journal_lines(image)
+    kept = lines[:-2] if end.startswith("two lines") else lines
+    (image / "c.journal").write_bytes(b"".join(kept) + DAMAGED_ENDS[end](lines))
+    before = _files(image)
+    db = AsyncJSONDB(image, durability=durability)
+    try:
+        with pytest.raises(CorruptFileError) as caught:
+            await db.get_collection("c")
+    finally:
+        await db.close()
+    assert caught.value.position == sum(len(line) for line in kept)
+    assert _files(image) == before
 
 
 @pytest.mark.parametrize("line", [0, 1, 3])

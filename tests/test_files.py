@@ -13,6 +13,8 @@ from asyncjsondb.backends.files import journal, snapshot
 from asyncjsondb.backends.files.journal import BatchRecord, ClearRecord, DeleteRecord, SetRecord
 from asyncjsondb.codec import encode
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def _set(key: str, value: object) -> SetRecord:
     return SetRecord(key, encode(key), encode(value))
@@ -80,10 +82,20 @@ def test_journal_lines_round_trip() -> None:
 def test_a_torn_tail_is_cut_off() -> None:
     good = journal.frame(_set("a", 1)) + journal.frame(_set("b", 2))
     half = journal.frame(_set("c", 3))[:-5]
-    for tail in (half, half + b"\n", b"\0" * 40, b"garbage\n\0\0"):
+    unwritten = b"\0" * 8 + journal.frame(_set("c", 3))[8:]  # a sector never reached the disk
+    for tail in (half, unwritten, b"\0" * 40):
         records, valid = journal.scan(good + tail, Path("j"), 0)
         assert [r.key for r in records] == ["a", "b"]  # type: ignore[union-attr]
         assert valid == len(good)
+
+
+def test_a_damaged_end_that_no_tear_leaves_raises() -> None:
+    good = journal.frame(_set("a", 1)) + journal.frame(_set("b", 2))
+    half = journal.frame(_set("c", 3))[:-5]
+    for tail in (half + b"\n", b"garbage\n\0\0", b"\0\n" + half):
+        with pytest.raises(CorruptFileError) as caught:
+            journal.scan(good + tail, Path("j"), 0)
+        assert caught.value.position == len(good)
 
 
 def test_corruption_before_the_tail_raises() -> None:
@@ -128,7 +140,7 @@ async def test_mid_journal_corruption_refuses_to_open_and_changes_nothing(db_pat
     broken[12] ^= 0x02
     (db_path / "c.journal").write_bytes(bytes(broken))
     db = AsyncJSONDB(db_path)
-    with pytest.raises(CorruptFileError, match=r"c\.journal at byte 0: journal line fails"):
+    with pytest.raises(CorruptFileError, match=r"c\.journal at byte 0: a journal line fails"):
         await db.get_collection("c")
     await db.close()
     assert (db_path / "c.journal").read_bytes() == bytes(broken)
@@ -148,3 +160,9 @@ async def test_leftover_temp_files_are_removed_at_open(db_path: Path) -> None:
         assert (
             other.exists()
         )  # another collection's: removed when that one is opened, under its lock
+
+
+def test_the_documented_journal_example_is_what_a_write_appends() -> None:
+    documented = (ROOT / "docs" / "file-format.md").read_text(encoding="utf-8")
+    written = journal.frame(_set("a", {"n": 1})) + journal.frame(DeleteRecord("a", encode("a")))
+    assert f"```\n{written.decode()}```" in documented

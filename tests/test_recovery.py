@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from asyncjsondb import AsyncJSONDB, CorruptFileError, StorageError
+from asyncjsondb.check import check_database
 
 
 async def test_a_file_corrupted_while_open_is_refused_every_time_and_kept(db_path: Path) -> None:
@@ -127,3 +128,28 @@ async def test_a_restore_that_fails_part_way_changes_nothing(
     await db.close()
     async with AsyncJSONDB(db_path) as again:
         assert await (await again.get_collection("a")).get("k") == "now"
+
+
+@pytest.mark.parametrize("decided", [False, True], ids=["before-deciding", "after-deciding"])
+async def test_an_interrupted_drop_is_undone_or_finished_and_check_agrees(
+    db_path: Path, decided: bool
+) -> None:
+    async with AsyncJSONDB(db_path) as db:
+        c = await db.get_collection("c")
+        await c.set("folded", 1)
+        await db.compact()
+        await c.set("journaled", 2)
+        folded = (db_path / "c.json").read_bytes()
+        journal = (db_path / "c.journal").read_bytes()
+    # the folder as a drop leaves it after setting the journal aside (and deleting c.json)
+    (db_path / "c.json").write_bytes(folded)
+    (db_path / ".c.journal.dropped").write_bytes(journal)
+    if decided:
+        (db_path / "c.json").unlink()
+    report = check_database(db_path)
+    assert [(p.path.name, p.repairable) for p in report.problems] == [(".c.journal.dropped", True)]
+    async with AsyncJSONDB(db_path) as db:
+        assert await db.list_collections() == ([] if decided else ["c"])
+        items = await (await db.get_collection("c")).items()
+        assert items == ([] if decided else [("folded", 1), ("journaled", 2)])
+    assert not (db_path / ".c.journal.dropped").exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -44,21 +45,22 @@ class FileIdentity:
         )
 
 
+_TEMP_NAME = re.compile(r"\.(.+)\.tmp-[0-9a-f]{12}")  # exactly what ``temp_path_for`` makes
+
+
 def temp_path_for(path: Path) -> Path:
-    """A hidden, unique sibling of ``path``, to write it atomically."""
-    return path.with_name(f"{temp_prefix_of(path)}{secrets.token_hex(6)}")
-
-
-def temp_prefix_of(path: Path) -> str:
-    """How the name of every temp file of ``path`` begins."""
-    return f".{path.name}{TEMP_MARKER}"
+    """A hidden, unique sibling of ``path``, to write it atomically: ``.<name>.tmp-<12 hex>``."""
+    return path.with_name(f".{path.name}{TEMP_MARKER}{secrets.token_hex(6)}")
 
 
 def written_by_temp(file_name: str) -> str | None:
-    """The name of the file a temp file was writing; None if ``file_name`` is not a temp file."""
-    if file_name.startswith(".") and TEMP_MARKER in file_name:
-        return file_name[1:].split(TEMP_MARKER, 1)[0]
-    return None
+    """The name of the file a temp file was writing; None if ``file_name`` is not a temp file.
+
+    Only the exact form counts, so that no other file (``.a.json.tmp-1.lock``, the lock of
+    collection ``a.json.tmp-1``) is ever taken for a temp file of ``a.json``.
+    """
+    match = _TEMP_NAME.fullmatch(file_name)
+    return match.group(1) if match else None
 
 
 def fsync_directory(directory: Path) -> None:

@@ -11,6 +11,7 @@ import contextlib
 import os
 
 from . import atomic, snapshot
+from .layout import CollectionFiles
 from .store import CollectionStore
 
 
@@ -76,18 +77,30 @@ def fold_journal_locked(store: CollectionStore) -> None:
     fd = atomic.write_atomically(paths.compacting, snapshot.render(store.data))
     try:
         os.replace(paths.journal, paths.folded)
-        try:
-            atomic.fsync_directory(paths.directory)
-            os.replace(paths.compacting, paths.snapshot)
-        except BaseException:
-            os.replace(paths.folded, paths.journal)
-            raise
     except BaseException:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(paths.compacting)
+        _discard(fd, paths)
+        raise
+    try:
+        atomic.fsync_directory(paths.directory)
+        os.replace(paths.compacting, paths.snapshot)
+    except BaseException:
+        try:
+            os.replace(paths.folded, paths.journal)
+        except BaseException:
+            # Both files stay: the new one holds every record, and the next load (this
+            # process's next use included: the journal is gone) puts it in place.
+            os.close(fd)
+            raise
+        _discard(fd, paths)
         raise
     atomic.fsync_directory(paths.directory)
     store.use_snapshot(fd)
     store.retire_journal()
     atomic.remove_file(paths.folded)
+
+
+def _discard(fd: int, paths: CollectionFiles) -> None:
+    """Drop an unused new file: the journal is still in place, so it holds nothing lost."""
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(paths.compacting)

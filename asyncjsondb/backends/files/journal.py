@@ -16,19 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...codec import (
-    DecodeError,
-    IntegerRangeError,
-    check_integers,
-    decode,
-    may_hold_big_integers,
-)
+from ...codec import DecodeError, check_integers, decode, may_hold_big_integers
 from ...errors import CorruptFileError, StorageError
 
 
@@ -83,12 +78,18 @@ def _split_length(body: bytes, start: int) -> tuple[int, int]:
 
 
 def decode_body(body: bytes) -> Record:
-    """Parse a body whose CRC already matched; ValueError if it is not a record."""
+    """Parse a body whose CRC already matched; ValueError if it is not a record.
+
+    Values are decoded once here, so a line that verifies but holds no JSON is refused on replay
+    and never reaches memory, nor a snapshot folded from it.
+    """
     kind = body[:1]
     if kind == b"s":
         length, start = _split_length(body, 1)
         key_json = body[start : start + length]
-        return SetRecord(_decode_key(key_json), key_json, body[start + length :])
+        value_json = body[start + length :]
+        decode(value_json)
+        return SetRecord(_decode_key(key_json), key_json, value_json)
     if kind == b"d":
         return DeleteRecord(_decode_key(body[1:]), body[1:])
     if kind == b"c" and len(body) == 1:
@@ -129,48 +130,46 @@ def apply(data: dict[str, bytes], records: Iterable[Record]) -> None:
 
 
 def scan(buffer: bytes, path: Path, base: int) -> tuple[list[Record], int]:
-    """Parse complete, valid lines of ``buffer`` (which starts at file offset ``base``).
+    """Parse the lines of ``buffer`` (which starts at file offset ``base``).
 
-    Returns the records and the length of the valid prefix. A bad or unterminated line followed by
-    no valid line is a torn tail (a crash mid-append) and ends the prefix; a bad line followed by a
-    valid one is corruption and raises CorruptFileError, since skipping it would lose data silently.
+    Returns the records and the length of the valid prefix. Only the final line can be torn: a
+    crash mid-append leaves a prefix of the appended frames (the final one unterminated), and a
+    power cut can leave zeros where a sector of the final frame never reached the disk (a frame
+    never holds a NUL byte: JSON escapes it). Any other line that fails its checksum (several
+    bad lines, a damaged newline merging two frames), or that verifies but is not a record,
+    raises CorruptFileError at its first byte: skipping it, or cutting the journal there, would
+    lose acknowledged records silently.
     """
     records: list[Record] = []
     position = 0
-    end = len(buffer)
-    careful = may_hold_big_integers(buffer)
-    while position < end:
-        newline = buffer.find(b"\n", position)
-        if newline < 0:
-            return records, position
-        record = _parse_line(buffer, position, newline)
-        if record is not None and careful:
-            try:
-                _check_integers(record)
-            except IntegerRangeError as exc:  # a checksummed line the engine never writes
-                at = base + position
-                raise CorruptFileError(path, f"journal line: {exc}", position=at) from exc
-        if record is None:
-            if _any_valid_line(buffer, newline + 1):
-                raise CorruptFileError(
-                    path, "journal line fails its checksum", position=base + position
-                )
-            return records, position
-        records.append(record)
+    careful = may_hold_big_integers(buffer)  # else no value needs the look
+    while (newline := buffer.find(b"\n", position)) >= 0:
+        if not _verifies(buffer, position, newline):
+            if newline + 1 == len(buffer) and _is_torn(buffer, position, newline):
+                break
+            problem = "a journal line fails its checksum, and it is not the torn final line"
+            raise CorruptFileError(path, problem, position=base + position)
+        try:
+            record = decode_body(buffer[position + 8 : newline])
+            if careful:
+                _check_integers(record)  # orjson would read one beyond 64 bits as a float
+            records.append(record)
+        except (ValueError, DecodeError) as exc:
+            problem = f"a journal line verifies but is not a record ({exc})"
+            raise CorruptFileError(path, problem, position=base + position) from exc
         position = newline + 1
     return records, position
 
 
-def _parse_line(buffer: bytes, start: int, newline: int) -> Record | None:
-    if newline - start < 9:
-        return None
-    body = buffer[start + 8 : newline]
+def _verifies(buffer: bytes, start: int, newline: int) -> bool:
+    """Whether ``buffer[start:newline]`` is a checksum and the body it matches."""
+    checksum = buffer[start : start + 8]
+    if newline - start < 9 or not checksum.isalnum():  # int() would also take "+", "_", " "
+        return False
     try:
-        if int(buffer[start : start + 8], 16) != zlib.crc32(body):
-            return None
-        return decode_body(body)
-    except (ValueError, DecodeError):
-        return None
+        return int(checksum, 16) == zlib.crc32(buffer[start + 8 : newline])
+    except ValueError:
+        return False
 
 
 def _check_integers(record: Record) -> None:
@@ -182,15 +181,16 @@ def _check_integers(record: Record) -> None:
             _check_integers(item)
 
 
-def _any_valid_line(buffer: bytes, position: int) -> bool:
-    while position < len(buffer):
-        newline = buffer.find(b"\n", position)
-        if newline < 0:
-            return False
-        if _parse_line(buffer, position, newline) is not None:
-            return True
-        position = newline + 1
-    return False
+def _is_torn(buffer: bytes, start: int, newline: int) -> bool:
+    """Whether a complete final line that fails its checksum is a frame a power cut tore: it
+    holds zeros of a sector never written, and no whole frame (two merged by a damaged newline)."""
+    if buffer.find(b"\0", start, newline) < 0:
+        return False
+    candidates = _FRAME_START.finditer(buffer, start + 1, newline)
+    return not any(_verifies(buffer, found.start(), newline) for found in candidates)
+
+
+_FRAME_START = re.compile(rb"(?=[0-9a-f]{8}[sdcb])")
 
 
 class JournalFile:
@@ -220,7 +220,11 @@ class JournalFile:
             return None
         except OSError as exc:
             raise StorageError("open", path, exc) from exc
-        return cls(path, fd, 0)
+        try:
+            return cls(path, fd, 0)
+        except BaseException:
+            os.close(fd)
+            raise
 
     def read_new(self) -> tuple[list[Record], int]:
         """Read records appended since ``offset``; return them and the new valid end."""

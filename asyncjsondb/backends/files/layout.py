@@ -7,21 +7,23 @@
     .<name>.journal.folded      a compaction's old journal, already folded into the new snapshot
     .<name>.json.restoring      a restore's staged snapshot, not yet in place (empty: the
                                 restore removes the collection)
+    .<name>.journal.dropped     a drop's journal, set aside until ``<name>.json`` is gone
     .asyncjsondb.restore        a restore's commit record: its staged files are to be put in
                                 place (no collection name starts with a dot)
-    .<file>.tmp-<hex>           an atomic write of <file> that never finished (``atomic``)
+    .<file>.tmp-<12 hex>        an atomic write of <file> that never finished (``atomic``)
 
-This is the one module that spells a collection's file names; everything else asks it. Which
+This is the one module that spells a collection's file names; everything else asks it. The naming
+is injective: a legal name has no leading dot, and every file's suffix says its role, so each file
+belongs to one collection in one role, and matching is exact (``owner_of``), never by prefix. Which
 leftovers exist says how far the interrupted work got, so the next open finishes or undoes it
 exactly (``settle_leftovers``). Callers of ``find_leftovers`` and ``settle_leftovers`` hold the
-collection's lock.
+collection's lock. docs/file-format.md describes every file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,17 +71,28 @@ class CollectionFiles:
     def lock(self) -> Path:
         return self.directory / f".{self.name}.lock"
 
+    @property
+    def dropped(self) -> Path:
+        return self.directory / f".{self.journal.name}.dropped"
+
+    def leftovers(self) -> tuple[Path, ...]:
+        """The files only interrupted work leaves, but temp files."""
+        return (self.compacting, self.folded, self.staged, self.dropped)
+
+    def written_atomically(self) -> tuple[Path, ...]:
+        """The files written through a temp file (``atomic.write_atomically``)."""
+        return tuple(getattr(self, role) for role in _WRITTEN_ROLES)
+
 
 def find_leftovers(paths: CollectionFiles) -> list[Path]:
-    """Leftovers of interrupted writes, compactions and restores that exist now."""
-    found = [p for p in (paths.compacting, paths.folded, paths.staged) if p.exists()]
-    found += [temp for _, temp in _temp_files(paths)]
-    return sorted(found)
+    """Leftovers of interrupted writes, compactions, restores and drops that exist now."""
+    found = [p for p in paths.leftovers() if p.exists()]
+    return sorted(found + _temp_files(paths))
 
 
 def settle_leftovers(paths: CollectionFiles) -> list[str]:
     """Finish or undo what a crash interrupted; describe each step taken."""
-    done = []
+    done = _settle_drop(paths)
     folded = paths.folded.exists()
     if folded and paths.compacting.exists():  # between the journal's rename and the file's
         os.replace(paths.compacting, paths.snapshot)
@@ -93,7 +106,7 @@ def settle_leftovers(paths: CollectionFiles) -> list[str]:
         done.append(install_staged(paths))
     elif atomic.remove_file(paths.staged):
         done.append(f"removed {paths.staged}, the unused file of an interrupted restore")
-    for _, temp in sorted(_temp_files(paths)):
+    for temp in _temp_files(paths):
         atomic.remove_file(temp)
         done.append(f"removed {temp}, the temp file of an interrupted write")
     if done:
@@ -105,25 +118,84 @@ def install_staged(paths: CollectionFiles) -> str:
     """Put a committed restore's staged file in place (an empty one removes the collection).
 
     Its journal was folded before staging, so the staged file is the whole collection."""
-    atomic.remove_file(paths.journal)
     if paths.staged.stat().st_size == 0:
-        atomic.remove_file(paths.snapshot)
+        remove_collection(paths)
         atomic.remove_file(paths.staged)
         return f"removed {paths.snapshot}, as an interrupted restore had begun to"
+    atomic.remove_file(paths.journal)
     os.replace(paths.staged, paths.snapshot)
     return f"finished an interrupted restore of {paths.snapshot}"
 
 
-def _temp_files(paths: CollectionFiles) -> Iterator[tuple[int, Path]]:
-    """The temp files of interrupted atomic writes of the collection's files, each with the index
-    of the file it was writing (snapshot, compacting, staged)."""
-    written = (paths.snapshot, paths.compacting, paths.staged)
-    prefixes = [atomic.temp_prefix_of(path) for path in written]
-    with contextlib.suppress(FileNotFoundError), os.scandir(paths.directory) as entries:
-        for entry in entries:
-            for index, prefix in enumerate(prefixes):
-                if entry.name.startswith(prefix):
-                    yield index, Path(entry.path)
+def remove_collection(paths: CollectionFiles) -> None:
+    """Delete ``<name>.json`` and its journal, crash-safely: whole or gone, never half.
+
+    1. rename the journal to ``.<name>.journal.dropped``;  2. delete ``<name>.json``, which
+    decides the drop;  3. delete the set-aside journal. A failure before 2 puts the journal back.
+    After a crash, the next open (``settle_leftovers``) undoes a drop interrupted before 2 and
+    finishes one interrupted after it.
+    """
+    set_aside = _rename_if_present(paths.journal, paths.dropped)
+    try:
+        if set_aside:
+            atomic.fsync_directory(paths.directory)
+        atomic.remove_file(paths.snapshot)
+    except BaseException:
+        if set_aside:
+            os.replace(paths.dropped, paths.journal)  # if this fails too, the next open does it
+        raise
+    atomic.fsync_directory(paths.directory)
+    atomic.remove_file(paths.dropped)
+
+
+def _rename_if_present(source: Path, target: Path) -> bool:
+    try:
+        os.replace(source, target)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _settle_drop(paths: CollectionFiles) -> list[str]:
+    """A drop sets the journal aside, then deletes ``<name>.json``: that deletion decides it."""
+    if not paths.dropped.exists():
+        return []
+    if paths.snapshot.exists():  # not decided: the collection stays whole
+        os.replace(paths.dropped, paths.journal)
+        return [f"undid an interrupted drop of {paths.snapshot}: its journal is back"]
+    atomic.remove_file(paths.dropped)
+    return [f"finished an interrupted drop: removed {paths.dropped}"]
+
+
+def _temp_files(paths: CollectionFiles) -> list[Path]:
+    """The temp files of interrupted atomic writes of the collection's files."""
+    written = {path.name for path in paths.written_atomically()}
+    try:
+        with os.scandir(paths.directory) as entries:
+            names = [entry.name for entry in entries]
+    except FileNotFoundError:
+        return []
+    return sorted(
+        paths.directory / name for name in names if atomic.written_by_temp(name) in written
+    )
+
+
+_ROLES = ("snapshot", "journal", "compacting", "folded", "staged", "dropped")
+_WRITTEN_ROLES = ("snapshot", "compacting", "staged")  # the files written through a temp file
+_AFFIXES = {role: getattr(CollectionFiles(Path(), "\0"), role).name.split("\0") for role in _ROLES}
+
+
+def owner_of(file_name: str) -> str | None:
+    """The collection whose file (or temp file) ``file_name`` is, or None; locks aside."""
+    written = atomic.written_by_temp(file_name)
+    target, roles = (written, _WRITTEN_ROLES) if written else (file_name, _ROLES)
+    for role in roles:
+        prefix, suffix = _AFFIXES[role]
+        if target.startswith(prefix) and target.endswith(suffix):
+            stem = target[len(prefix) : len(target) - len(suffix)]
+            if _is_valid_name(stem):
+                return stem
+    return None
 
 
 def collection_names(path: Path) -> list[str]:
@@ -143,16 +215,10 @@ def collection_names(path: Path) -> list[str]:
 
 
 def names_with_files(directory: Path) -> list[str]:
-    """Every collection that has a snapshot, a journal or a temp file in ``directory``."""
-    names = set()
-    for entry in os.scandir(directory):
-        if not entry.is_file():
-            continue
-        stem = atomic.written_by_temp(entry.name) or entry.name
-        for suffix in (SNAPSHOT_SUFFIX, JOURNAL_SUFFIX):
-            if stem.endswith(suffix):
-                names.add(stem[: -len(suffix)])
-    return sorted(name for name in names if _is_valid_name(name))
+    """Every collection that has a file in ``directory`` other than its lock."""
+    with os.scandir(directory) as entries:
+        owners = {owner_of(entry.name) for entry in entries if entry.is_file()}
+    return sorted(name for name in owners if name is not None)
 
 
 def _is_valid_name(name: str) -> bool:

@@ -88,15 +88,30 @@ def _key_end(line: bytes) -> int:
 
 def _parse_any(raw: bytes, path: Path) -> dict[str, bytes]:
     if not raw.strip():
-        raise CorruptFileError(path, "the file is empty; a collection file holds a JSON object")
+        raise CorruptFileError(
+            path, "the file is empty; a collection file holds a JSON object", position=0
+        )
     try:
         check_integers(raw)
         document = decode(raw)
     except IntegerRangeError as exc:
         raise CorruptFileError(path, str(exc), position=exc.offset) from exc
     except (DecodeError, ValueError, UnicodeDecodeError) as exc:
-        raise CorruptFileError(path, f"not valid JSON ({exc})") from exc
+        position = _byte_of(exc, raw)
+        raise CorruptFileError(path, f"not valid JSON ({exc})", position=position) from exc
     if not isinstance(document, dict):
         kind = type(document).__name__
-        raise CorruptFileError(path, f"holds a JSON {kind}, not an object of key -> value")
+        problem = f"holds a JSON {kind}, not an object of key -> value"
+        raise CorruptFileError(path, problem, position=len(raw) - len(raw.lstrip()))
     return {key: encode(value) for key, value in document.items()}
+
+
+def _byte_of(exc: Exception, raw: bytes) -> int:
+    """The byte an error points at: the first that is not UTF-8, else the decoder's position
+    (JSON decoders count characters, not bytes)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return bad.start
+    index = getattr(exc, "pos", None)
+    return len(text[:index].encode("utf-8")) if isinstance(index, int) else 0

@@ -286,14 +286,17 @@ class CollectionStore:
             self._journal = None
 
     def remove_files_locked(self) -> bool:
-        """Delete ``<name>.json`` and its journal; False when there were none."""
+        """Delete ``<name>.json`` and its journal; False when there were none.
+
+        If it raises, memory is forgotten, so the next use reads whatever the files hold.
+        """
         self.refresh_or_forget_locked()
         existed = self.paths.snapshot.exists() or self.paths.journal.exists()
         self._forget_files()
-        for path in (self.paths.journal, self.paths.snapshot, self.paths.compacting):
-            atomic.remove_file(path)
-        atomic.fsync_directory(self.directory)
+        self.loaded = False
+        layout.remove_collection(self.paths)
         self.data = {}
+        self.loaded = True
         return existed
 
     def drop(self) -> bool:
