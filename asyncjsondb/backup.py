@@ -11,7 +11,9 @@ import hashlib
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,13 @@ def check_target(target: Path) -> None:
         raise BackupError(target, "already exists and is not an empty folder")
 
 
+def _in_blocks(pieces: Iterator[bytes], per_block: int = 1000) -> Iterator[bytes]:
+    """Join ``pieces`` a thousand at a time: joining a whole large collection at once would
+    hold the GIL, and so every event loop of the process, for a long copy."""
+    while block := b"".join(islice(pieces, per_block)):
+        yield block
+
+
 def write_backup(moment: dict[str, dict[str, bytes]], target: Path) -> None:
     """Write ``moment`` (collection -> key -> encoded value) as a backup folder at ``target``."""
     check_target(target)
@@ -43,14 +52,17 @@ def write_backup(moment: dict[str, dict[str, bytes]], target: Path) -> None:
         temp.mkdir()
         entries = {}
         for name, data in moment.items():
-            raw = b"".join(snapshot.render(data))
+            blocks = list(_in_blocks(snapshot.render(data)))
             written = layout.CollectionFiles(temp, name).snapshot
-            os.close(atomic.write_atomically(written, [raw]))
+            os.close(atomic.write_atomically(written, blocks))
+            digest = hashlib.sha256()
+            for block in blocks:
+                digest.update(block)
             entries[name] = {
                 "file": written.name,
                 "records": len(data),
-                "bytes": len(raw),
-                "sha256": hashlib.sha256(raw).hexdigest(),
+                "bytes": sum(map(len, blocks)),
+                "sha256": digest.hexdigest(),
             }
         manifest = {
             "format": FORMAT,

@@ -170,6 +170,7 @@ def encode_key(key: str) -> bytes:
 
 
 _pause_lock = threading.Lock()
+_FREEZE_ABOVE = 50_000  # new objects: a pass over fewer takes a few milliseconds
 _pause_depth = 0
 _was_enabled = False
 
@@ -182,6 +183,11 @@ def bulk_decoding() -> Iterator[None]:
     scan every live object, about half the time of a ``find``; decoded JSON holds no reference
     cycles, so reference counting frees it all the same. Nested and threaded uses are counted:
     the collector runs again when the last one ends, if it was running before the first.
+
+    When that many new objects are still alive then, the collector's first pass would scan
+    them all at once and stall every thread (~100 ms per 100k records): they are moved to its
+    permanent generation first (``gc.freeze``). Reference counting still frees them; only a
+    reference cycle among objects alive at that moment waits for ``gc.unfreeze()``.
     """
     global _pause_depth, _was_enabled
     with _pause_lock:
@@ -195,6 +201,8 @@ def bulk_decoding() -> Iterator[None]:
         with _pause_lock:
             _pause_depth -= 1
             if _pause_depth == 0 and _was_enabled:
+                if gc.get_count()[0] > _FREEZE_ABOVE:
+                    gc.freeze()
                 gc.enable()
 
 

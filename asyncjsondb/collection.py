@@ -8,7 +8,7 @@ validates it before anything is touched.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 from .backends import base
@@ -80,19 +80,31 @@ class Collection:
     async def keys(self) -> list[str]:
         return await self._open().keys()
 
+    # Bulk reads decode a backend's chunks one at a time, and the backend lets the event loop run
+    # between chunks; the cyclic GC stays paused for the whole call (see ``bulk_decoding``).
+
     async def values(self) -> list[Any]:
         found: list[Any] = []
-        async for chunk in self._open().value_chunks():
-            with bulk_decoding():
+        with bulk_decoding():
+            async for chunk in self._open().value_chunks():
                 found.extend(map(decode, chunk))
         return found
 
     async def items(self) -> list[tuple[str, Any]]:
         found: list[tuple[str, Any]] = []
-        async for chunk in self._open().item_chunks():
-            with bulk_decoding():
+        with bulk_decoding():
+            async for chunk in self._open().item_chunks():
                 found.extend((key, decode(raw)) for key, raw in chunk)
         return found
+
+    async def iter_items(self) -> AsyncIterator[tuple[str, Any]]:
+        """``async for key, value in collection.iter_items()``: every record in insertion order,
+        decoded a chunk at a time, so a page of a large collection decodes only what it takes."""
+        async for chunk in self._open().item_chunks():
+            with bulk_decoding():
+                decoded = [(key, decode(raw)) for key, raw in chunk]
+            for pair in decoded:
+                yield pair
 
     async def count(self) -> int:
         return await self._open().count()
@@ -115,8 +127,8 @@ class Collection:
         if limit == 0:
             return found
         keep = filter_func or _everything
-        async for chunk in backend.value_chunks():
-            with bulk_decoding():
+        with bulk_decoding():
+            async for chunk in backend.value_chunks():
                 for value in map(decode, chunk):
                     if keep(value):
                         found.append(value)

@@ -17,8 +17,9 @@ class Options:
     loss). ``'flush'``: it is handed to the operating system (survives a crash of the process, not
     of the machine), several times faster; like SQLite's ``synchronous=FULL`` and ``NORMAL``.
 
-    ``cache_ttl``: how many seconds a read may lag behind writes made by *other* processes; reads
-    always see this process's own writes. 0 checks the files on every read.
+    ``cache_ttl``: the longest a read trusts memory without looking at the files. On one machine
+    reads never lag (a shared-memory change counter, ``backends/files/changes``); it bounds
+    staleness only for writes from other hosts of a network file system. 0 checks every read.
 
     ``read_only``: read without writing anything, for read-only media or accounts; every write
     raises ``ReadOnlyError`` (see docs/read-only.md for what a reader locks and sees).

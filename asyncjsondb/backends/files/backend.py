@@ -16,6 +16,7 @@ from ...options import Options
 from ..base import STALE, Mutation, Stale
 from . import backup, compaction, layout, registry
 from .commits import CommitQueue
+from .slices import copy_in_slices
 
 
 class FileCollection:
@@ -58,16 +59,26 @@ class FileCollection:
         return key in await self._fresh()
 
     async def keys(self) -> list[str]:
-        return list(await self._fresh())
+        await self._fresh()
+        keys: list[str] = []
+        for chunk in await copy_in_slices(self._store, dict.keys):
+            keys.extend(chunk)  # a C loop per slice, not a Python one per key
+        return keys
 
     async def count(self) -> int:
         return len(await self._fresh())
 
     async def value_chunks(self) -> AsyncIterator[list[bytes]]:
-        yield list((await self._fresh()).values())
+        await self._fresh()
+        for chunk in await copy_in_slices(self._store, dict.values):
+            yield chunk
+            await asyncio.sleep(0)  # the caller decoded this chunk: let the loop run
 
     async def item_chunks(self) -> AsyncIterator[list[tuple[str, bytes]]]:
-        yield list((await self._fresh()).items())
+        await self._fresh()
+        for chunk in await copy_in_slices(self._store, dict.items):
+            yield chunk
+            await asyncio.sleep(0)
 
     async def apply(self, mutation: Mutation) -> Any:
         return await self._commits.submit(mutation, self._durable)

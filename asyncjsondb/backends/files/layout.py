@@ -3,6 +3,7 @@
     <name>.json                 the snapshot: the collection at rest, a standard JSON object
     <name>.journal              the changes since the last compaction
     .<name>.lock                the cross-process lock
+    .<name>.changes             the change counter, mapped into every process (``changes``)
     .<name>.json.compacting     a compaction's new snapshot, not yet in place
     .<name>.journal.folded      a compaction's old journal, already folded into the new snapshot
     .<name>.json.restoring      a restore's staged snapshot, not yet in place (empty: the
@@ -70,6 +71,10 @@ class CollectionFiles:
     @property
     def lock(self) -> Path:
         return self.directory / f".{self.name}.lock"
+
+    @property
+    def changes(self) -> Path:
+        return self.directory / f".{self.name}.changes"
 
     @property
     def dropped(self) -> Path:
@@ -186,7 +191,8 @@ _AFFIXES = {role: getattr(CollectionFiles(Path(), "\0"), role).name.split("\0") 
 
 
 def owner_of(file_name: str) -> str | None:
-    """The collection whose file (or temp file) ``file_name`` is, or None; locks aside."""
+    """The collection whose file (or temp file) ``file_name`` is, or None; locks and change
+    counters aside."""
     written = atomic.written_by_temp(file_name)
     target, roles = (written, _WRITTEN_ROLES) if written else (file_name, _ROLES)
     for role in roles:

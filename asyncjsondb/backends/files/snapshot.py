@@ -49,26 +49,43 @@ def _parse_lines(raw: bytes) -> dict[str, bytes] | None:
     """Slice our own one-record-per-line layout; None when the file is laid out otherwise."""
     data: dict[str, bytes] = {}
     careful = may_hold_big_integers(raw)  # else no value needs the look
-    lines = raw[2:-3].split(b"\n")
-    last = len(lines) - 1
+    lines: list[bytes] = []
+    last = -1
     try:
-        for index, line in enumerate(lines):
-            if index != last:
-                if not line.endswith(b","):
+        for lines, is_last in _blocks_of_lines(raw):
+            last = len(lines) - 1 if is_last else -1
+            for index, line in enumerate(lines):
+                if index != last:
+                    if not line.endswith(b","):
+                        return None
+                    line = line[:-1]
+                colon = _key_end(line)
+                if colon < 0:
                     return None
-                line = line[:-1]
-            colon = _key_end(line)
-            if colon < 0:
-                return None
-            key = decode(line[:colon])
-            value = line[colon + 1 :]
-            decode(value)  # validates: a corrupt value must fail at open, not at a later get
-            if careful:
-                check_integers(value)
-            data[key] = value
+                key = decode(line[:colon])
+                value = line[colon + 1 :]
+                decode(value)  # validates: a corrupt value must fail at open, not at a later get
+                if careful:
+                    check_integers(value)
+                data[key] = value
     except (DecodeError, ValueError):
         return None
     return data
+
+
+_BLOCK = 1 << 20  # bytes split at once: one long C call would hold the GIL, and every event loop
+
+
+def _blocks_of_lines(raw: bytes) -> Iterator[tuple[list[bytes], bool]]:
+    """The lines between ``{\n`` and ``\n}\n``, a block at a time; True with the last block."""
+    start, end = 2, len(raw) - 3
+    while True:
+        stop = raw.find(b"\n", start + _BLOCK, end) if start + _BLOCK < end else -1
+        if stop < 0:
+            yield raw[start:end].split(b"\n"), True
+            return
+        yield raw[start:stop].split(b"\n"), False
+        start = stop + 1
 
 
 def _key_end(line: bytes) -> int:

@@ -4,6 +4,10 @@ All ``AsyncJSONDB`` objects of a process that open the same folder share one ``C
 per collection (see ``registry``), so they are consistent with each other at once. Writes reach it
 through its ``commits.CommitQueue``; ``compaction`` writes its ``<name>.json``.
 
+Freshness: every change of the files bumps the collection's shared ``changes`` counter under the
+locks, and memory is trusted while the counter still holds the value seen at the last refresh
+(and, as an upper bound, for ``cache_ttl``).
+
 Locking: ``mutex`` (a ``threading.Lock``) guards this process's state; the ``ProcessLock`` on
 ``.<name>.lock`` guards the files between processes. Both are taken, in that order and within one
 ``lock_timeout``, only in worker threads, never on an event loop (``locked``). Methods named
@@ -25,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ...bridge import reset_after_fork
+from ...codec import bulk_decoding
 from ...errors import (
     CorruptFileError,
     DatabaseClosedError,
@@ -36,6 +41,7 @@ from ...errors import (
 from ...options import Options
 from . import atomic, journal, layout, snapshot
 from .atomic import FileIdentity
+from .changes import UNOPENED, Counter, open_counter
 from .journal import BatchRecord, ClearRecord, JournalFile, Record
 from .layout import CollectionFiles
 from .locks import ProcessLock
@@ -50,6 +56,8 @@ class CollectionStore:
         self.read_only = options.read_only  # then nothing here writes a file
         self.plock = ProcessLock(self.paths.lock, options.lock_timeout, read_only=self.read_only)
         self.data: dict[str, bytes] = {}
+        self.version = 0  # odd while ``data`` is changed in place (``slices`` reads it in slices)
+        self.changes: Counter = UNOPENED  # mapped at the first refresh (a fork keeps the map)
         self.closed = False
         self._unusable: DatabaseError | None = None
         self._reset_process_state()
@@ -59,6 +67,7 @@ class CollectionStore:
         self.mutex = threading.Lock()
         self.loaded = False
         self.checked_at = float("-inf")
+        self.seen = -1  # the change counter when memory last matched the files
         self._snapshot: FileIdentity | None = None
         self._journal: JournalFile | None = None
 
@@ -102,7 +111,12 @@ class CollectionStore:
     # -- reading ---------------------------------------------------------------------------
 
     def is_fresh(self, ttl: float) -> bool:
-        return self.loaded and time.monotonic() - self.checked_at < ttl
+        """Whether memory may be trusted: no system call, so a read can skip the pool."""
+        return (
+            self.loaded
+            and self.changes.read() == self.seen
+            and time.monotonic() - self.checked_at < ttl
+        )
 
     def refresh(self) -> None:
         with self.locked():
@@ -111,6 +125,9 @@ class CollectionStore:
     def refresh_locked(self) -> None:
         """Bring memory up to date with the files."""
         started = time.monotonic()
+        if self.changes is UNOPENED:
+            self.changes = open_counter(self.paths.changes, read_only=self.read_only)
+        seen = self.changes.read()  # nobody bumps it while we hold the locks
         snapshot_stat = atomic.stat_or_none(self.paths.snapshot)
         if not self.loaded or not self._same_snapshot(snapshot_stat):
             self._load_locked()
@@ -128,7 +145,7 @@ class CollectionStore:
                 self._load_locked()
             elif journal_stat.st_size > current.offset:
                 self._read_journal_locked(current, self.data)
-        self.checked_at = started
+        self.checked_at, self.seen = started, seen
 
     def refresh_or_forget_locked(self) -> bool:
         """Refresh; if the files are corrupt, forget them instead. False when they were corrupt.
@@ -165,10 +182,11 @@ class CollectionStore:
         identity: FileIdentity | None = None
         data: dict[str, bytes] = {}
         try:
-            if loaded is not None:
-                identity = FileIdentity.of(loaded[1])
-                data = snapshot.parse(loaded[0], self.paths.snapshot)
-            journal_file = self._open_journal_locked(data)
+            with bulk_decoding():  # millions of new objects: no collector passes over them
+                if loaded is not None:
+                    identity = FileIdentity.of(loaded[1])
+                    data = snapshot.parse(loaded[0], self.paths.snapshot)
+                journal_file = self._open_journal_locked(data)
         except BaseException:
             if loaded is not None:
                 os.close(loaded[1])
@@ -242,6 +260,7 @@ class CollectionStore:
                 self._undo_append(journal_file, start, exc)
                 raise
         self._apply(records)
+        self.seen = self.changes.bump()
 
     def _undo_append(self, journal_file: JournalFile, start: int, cause: BaseException) -> None:
         """Cut the journal back to ``start`` and make the cut durable (``fsync``: the size is
@@ -265,8 +284,12 @@ class CollectionStore:
             fresh = {} if clears else dict(self.data)
             journal.apply(fresh, records[clears[-1] + 1 :] if clears else records)
             self.data = fresh
-        else:
-            journal.apply(self.data, records)
+        else:  # in place: ``version`` is odd meanwhile, for bulk reads between slices
+            self.version += 1
+            try:
+                journal.apply(self.data, records)
+            finally:
+                self.version += 1
 
     def use_snapshot(self, fd: int, data: dict[str, bytes] | None = None) -> None:
         """Adopt the ``<name>.json`` just put in place (``fd`` pins it); with ``data``, as the
@@ -278,6 +301,7 @@ class CollectionStore:
             self.data = data
             self.loaded = True
             self.checked_at = time.monotonic()
+        self.seen = self.changes.bump()
 
     def retire_journal(self) -> None:
         """Close the journal: its records are in the snapshot, or about to be forgotten."""
@@ -297,6 +321,7 @@ class CollectionStore:
         layout.remove_collection(self.paths)
         self.data = {}
         self.loaded = True
+        self.seen = self.changes.bump()
         return existed
 
     def drop(self) -> bool:
@@ -316,6 +341,8 @@ class CollectionStore:
             self._forget_files()
             self.loaded = False
             self.plock.close()
+            changes, self.changes = self.changes, UNOPENED
+            changes.close()
 
 
 def _refuse_unfinished_compaction(paths: CollectionFiles) -> None:

@@ -1,0 +1,111 @@
+"""A collection's change counter in shared memory: how a read knows, without a system call, that
+another process (or database object) has changed the collection since this process last looked.
+
+``.<name>.changes`` holds one 64-bit counter, mapped into every process that uses the collection,
+as SQLite's ``-shm`` file holds its wal-index. Every change of the collection's files happens under
+its process lock and bumps the counter before it is acknowledged; a read compares the counter with
+the value its memory was last brought up to date at, which is one load from memory.
+
+Where the file system refuses a shared mapping (some FUSE file systems), there is no counter and
+reads rely on ``cache_ttl`` alone. Processes on other hosts of a network file system share no memory
+with this one: their writes are seen within ``cache_ttl`` (docs/freshness.md).
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+from pathlib import Path
+
+from ...errors import StorageError
+
+_SIZE = 8  # one unsigned 64-bit counter, native byte order (the machine's processes share it)
+
+
+class ChangeCounter:
+    """The mapped counter; ``read`` is a memory load, ``bump`` is for holders of the lock."""
+
+    __slots__ = ("_map", "_view")
+
+    def __init__(self, mapping: mmap.mmap) -> None:
+        self._map = mapping
+        self._view = memoryview(mapping).cast("Q")
+
+    def read(self) -> int:
+        try:
+            return self._view[0]
+        except ValueError:  # closed by another thread meanwhile: never equal to a seen value
+            return -1
+
+    def bump(self) -> int:
+        """Count one change; return the new value (the caller holds the process lock)."""
+        value = (self._view[0] + 1) & 0xFFFF_FFFF_FFFF_FFFF
+        self._view[0] = value
+        return value
+
+    def close(self) -> None:
+        self._view.release()
+        self._map.close()
+
+
+class NoCounter:
+    """No shared memory: the counter never moves, so freshness is ``cache_ttl``'s alone."""
+
+    __slots__ = ()
+
+    def read(self) -> int:
+        return 0
+
+    def bump(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+Counter = ChangeCounter | NoCounter
+NO_COUNTER = NoCounter()  # this file system maps no shared memory
+UNOPENED = NoCounter()  # not mapped yet (or closed)
+
+
+def open_counter(path: Path, *, read_only: bool = False) -> Counter:
+    """Map ``path``'s counter, creating the file at first use (call with the process lock held,
+    so that no two processes create it at once); ``read_only``: map it for reading, if it exists."""
+    if read_only:
+        return _read_only(path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+            return _read_only(path)
+        raise StorageError("open the change counter", path, exc) from exc
+    try:
+        if os.fstat(fd).st_size < _SIZE:
+            # Real bytes, not a sparse extension: a page fault on a full disk would be SIGBUS.
+            os.pwrite(fd, bytes(_SIZE), 0)
+        try:
+            mapping = mmap.mmap(fd, _SIZE)
+        except OSError:  # no shared mapping on this file system
+            return NO_COUNTER
+    except OSError as exc:
+        raise StorageError("prepare the change counter", path, exc) from exc
+    finally:
+        os.close(fd)
+    return ChangeCounter(mapping)
+
+
+def _read_only(path: Path) -> Counter:
+    """A process that may not write the folder still sees the writers' counter, if there is one."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return NO_COUNTER
+    try:
+        if os.fstat(fd).st_size < _SIZE:
+            return NO_COUNTER
+        return ChangeCounter(mmap.mmap(fd, _SIZE, access=mmap.ACCESS_READ))
+    except OSError:
+        return NO_COUNTER
+    finally:
+        os.close(fd)
