@@ -35,6 +35,7 @@ from ...errors import (
     DatabaseClosedError,
     DatabaseError,
     LockTimeoutError,
+    ReadOnlyError,
     StorageError,
 )
 from ...options import Options
@@ -53,7 +54,8 @@ class CollectionStore:
         self.name = name
         self.options = options  # the folder-wide ones: lock_timeout, compaction
         self.paths = CollectionFiles(directory, name)
-        self.plock = ProcessLock(self.paths.lock, options.lock_timeout)
+        self.read_only = options.read_only  # then nothing here writes a file
+        self.plock = ProcessLock(self.paths.lock, options.lock_timeout, read_only=self.read_only)
         self.data: dict[str, bytes] = {}
         self.catalog = Catalog(self.paths.indexes)
         self.version = 0  # odd while ``data`` is changed in place (``slices`` reads it in slices)
@@ -126,7 +128,7 @@ class CollectionStore:
         """Bring memory up to date with the files."""
         started = time.monotonic()
         if self.changes is UNOPENED:
-            self.changes = open_counter(self.paths.changes)
+            self.changes = open_counter(self.paths.changes, read_only=self.read_only)
         seen = self.changes.read()  # nobody bumps it while we hold the locks
         snapshot_stat = atomic.stat_or_none(self.paths.snapshot)
         if not self.loaded or not self._same_snapshot(snapshot_stat):
@@ -177,7 +179,10 @@ class CollectionStore:
         self._forget_files()
         self.loaded = False
         self.catalog.forget()  # built again from the new data when next used
-        layout.settle_leftovers(self.paths)
+        if self.read_only:
+            _refuse_unfinished_compaction(self.paths)
+        else:
+            layout.settle_leftovers(self.paths)
         loaded = atomic.read_file(self.paths.snapshot)
         identity: FileIdentity | None = None
         data: dict[str, bytes] = {}
@@ -196,7 +201,7 @@ class CollectionStore:
         self.loaded = True
 
     def _open_journal_locked(self, data: dict[str, bytes]) -> JournalFile | None:
-        opened = JournalFile.open(self.paths.journal, create=False)
+        opened = JournalFile.open(self.paths.journal, create=False, read_only=self.read_only)
         if opened is not None:
             try:
                 self._read_journal_locked(opened, data)
@@ -208,7 +213,8 @@ class CollectionStore:
     def _read_journal_locked(self, journal_file: JournalFile, data: dict[str, bytes]) -> None:
         records, valid_end = journal_file.read_new()
         # We hold the lock, so nobody is mid-append: bytes past the valid end are a torn tail.
-        journal_file.truncate_torn_tail(valid_end)
+        if not self.read_only:  # a reader skips it, as the next writer will cut it
+            journal_file.truncate_torn_tail(valid_end)
         self.catalog.follow(records, data.get)  # other processes' writes, checked by them
         if data is self.data:
             self._apply(records)
@@ -359,3 +365,11 @@ class CollectionStore:
             self.plock.close()
             changes, self.changes = self.changes, UNOPENED
             changes.close()
+
+
+def _refuse_unfinished_compaction(paths: CollectionFiles) -> None:
+    """Without finishing a compaction that a crash interrupted, the files hold the collection
+    only in part, and finishing it writes: a reader says so instead of reading them."""
+    if paths.folded.exists():
+        operation = f"finishing an interrupted compaction of {paths.name!r} (open it once writable)"
+        raise ReadOnlyError(paths.directory, operation)

@@ -417,20 +417,35 @@ class PostgresBackend:
                 indexes.setdefault(name, []).append({"path": path, "unique": unique})
         return moment, indexes
 
-    async def restore(self, source: Path) -> None:
-        backup = await run_blocking(read_backup, source)  # verified whole before anything changes
+    async def restore(self, source: Path, only: str | None = None) -> None:
+        # verified (whole, or the one collection) before anything changes
+        backup = await run_blocking(read_backup, source, only)
         indexes = await run_blocking(read_backup_indexes, source)
-        await _LOOP.run(self._on_loop, self._replace_everything, backup, indexes)
+        await _LOOP.run(self._on_loop, self._replace_everything, backup, indexes, only)
 
     async def _replace_everything(
-        self, backup: dict[str, tuple[bytes, dict[str, bytes]]], indexes: Indexes
+        self,
+        backup: dict[str, tuple[bytes, dict[str, bytes]]],
+        indexes: Indexes,
+        only: str | None,
     ) -> None:
         pool = await self._ensure_pool()
         n = self.sql
         async with pool.acquire() as connection, connection.transaction():
-            for row in await connection.fetch(f"SELECT name FROM {n.indexes}"):
+            if only is None:
+                replaced = await connection.fetch(f"SELECT name FROM {n.indexes}")
+            else:
+                replaced = await connection.fetch(
+                    f"SELECT i.name FROM {n.indexes} i JOIN {n.collections} c "
+                    "ON c.id = i.collection_id WHERE c.name = $1",
+                    only,
+                )
+            for row in replaced:
                 await drop_index_objects(connection, n.schema, row[0])
-            await connection.execute(f"DELETE FROM {n.collections}")
+            if only is None:
+                await connection.execute(f"DELETE FROM {n.collections}")
+            else:
+                await connection.execute(f"DELETE FROM {n.collections} WHERE name = $1", only)
             for name, (_, data) in backup.items():
                 query = f"INSERT INTO {n.collections} (name) VALUES ($1) RETURNING id"
                 collection_id = await connection.fetchval(query, name)
