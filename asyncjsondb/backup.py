@@ -11,12 +11,13 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from .backends.files import atomic, layout, snapshot
+from .backends.files import atomic, catalog, layout, snapshot
 from .codec import DecodeError, decode, encode
 from .errors import BackupError, CorruptFileError, StorageError
 from .names import validate_collection_name
@@ -31,6 +32,9 @@ def check_target(target: Path) -> None:
         raise BackupError(target, "already exists and is not an empty folder")
 
 
+Indexes = Mapping[str, list[dict[str, Any]]]  # collection -> [{"path": ..., "unique": ...}]
+
+
 def _in_blocks(pieces: Iterator[bytes], per_block: int = 1000) -> Iterator[bytes]:
     """Join ``pieces`` a thousand at a time: joining a whole large collection at once would
     hold the GIL, and so every event loop of the process, for a long copy."""
@@ -38,11 +42,18 @@ def _in_blocks(pieces: Iterator[bytes], per_block: int = 1000) -> Iterator[bytes
         yield block
 
 
-def write_backup(moment: dict[str, dict[str, bytes]], target: Path) -> None:
-    """Write ``moment`` (collection -> key -> encoded value) as a backup folder at ``target``."""
+def write_backup(
+    moment: dict[str, dict[str, bytes]], target: Path, indexes: Indexes | None = None
+) -> None:
+    """Write ``moment`` (collection -> key -> encoded value) as a backup folder at ``target``,
+    with each collection's index definitions in the manifest."""
     check_target(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # name the folder on the way that could not be made
+        raise StorageError(f"write the backup {target}:", exc.filename or target, exc) from exc
     temp = atomic.temp_path_for(target)
+    placed = False
     try:
         temp.mkdir()
         entries = {}
@@ -59,6 +70,8 @@ def write_backup(moment: dict[str, dict[str, bytes]], target: Path) -> None:
                 "bytes": sum(map(len, blocks)),
                 "sha256": digest.hexdigest(),
             }
+            if indexes and indexes.get(name):
+                entries[name]["indexes"] = indexes[name]
         manifest = {
             "format": FORMAT,
             "version": VERSION,
@@ -69,16 +82,76 @@ def write_backup(moment: dict[str, dict[str, bytes]], target: Path) -> None:
         if target.exists():
             target.rmdir()
         os.rename(temp, target)
+        placed = True
         atomic.fsync_directory(target.parent)
     except BaseException as exc:
-        shutil.rmtree(temp, ignore_errors=True)
+        # A backup whose rename may not be durable is taken back, so that a retry can write it.
+        shutil.rmtree(target if placed else temp, ignore_errors=True)
         if isinstance(exc, OSError) and not isinstance(exc, StorageError):
             raise StorageError("write the backup", target, exc) from exc
         raise
 
 
-def read_backup(source: Path) -> dict[str, tuple[bytes, dict[str, bytes]]]:
-    """Verify a whole backup; return each collection's file bytes and parsed data."""
+def read_backup(source: Path, only: str | None = None) -> dict[str, tuple[bytes, dict[str, bytes]]]:
+    """Verify a whole backup (or, with ``only``, its manifest and that collection); return each
+    collection's file bytes and parsed data."""
+    entries = _read_manifest(source)["collections"]
+    if only is not None:
+        if only not in entries:
+            held = ", ".join(sorted(entries)) or "none"
+            raise BackupError(source, f"holds no collection {only!r} (it holds: {held})")
+        entries = {only: entries[only]}
+    return {name: _read_entry(source, entry) for name, entry in entries.items()}
+
+
+def read_backup_indexes(source: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each collection's index definitions in a backup (none in a backup made before them)."""
+    manifest_path = source / MANIFEST_NAME
+    return {
+        name: catalog.checked_definitions(entry.get("indexes", []), manifest_path)
+        for name, entry in _read_manifest(source)["collections"].items()
+    }
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """A backup folder as its manifest describes it (its files are verified only by a restore
+    or ``check``)."""
+
+    path: Path
+    created: str  # UTC, ISO 8601
+    collections: dict[str, int]  # name -> records
+    bytes: int  # of its collection files
+
+
+def list_backups(folder: Path) -> list[BackupInfo]:
+    """The backups in ``folder`` (its sub-folders with a readable manifest, and itself), oldest
+    first. Folders that are not backups are left out."""
+    if not folder.is_dir():
+        raise BackupError(folder, "no such folder")
+    try:
+        candidates = [folder, *sorted(p for p in folder.iterdir() if p.is_dir())]
+    except OSError as exc:
+        raise StorageError("list", folder, exc) from exc
+    found = []
+    for candidate in candidates:
+        try:
+            manifest = _read_manifest(candidate)
+        except (BackupError, CorruptFileError, StorageError):
+            continue
+        entries = manifest["collections"]
+        records = {name: _count(entry.get("records")) for name, entry in entries.items()}
+        size = sum(_count(entry.get("bytes")) for entry in entries.values())
+        found.append(BackupInfo(candidate, str(manifest.get("created", "")), records, size))
+    return sorted(found, key=lambda info: (info.created, str(info.path)))
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _read_manifest(source: Path) -> dict[str, Any]:
+    """The manifest, its format and each collection's name and entry checked."""
     manifest_path = source / MANIFEST_NAME
     if not source.is_dir():
         raise BackupError(source, "no such folder")
@@ -86,6 +159,9 @@ def read_backup(source: Path) -> dict[str, tuple[bytes, dict[str, bytes]]]:
         manifest: Any = decode(manifest_path.read_bytes())
     except FileNotFoundError:
         raise BackupError(source, f"no {MANIFEST_NAME}: not a backup folder") from None
+    except OSError as exc:
+        problem = exc.strerror or type(exc).__name__
+        raise BackupError(source, f"cannot read {MANIFEST_NAME}: {problem}") from exc
     except (DecodeError, ValueError) as exc:
         raise CorruptFileError(manifest_path, f"not valid JSON ({exc})") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
@@ -95,15 +171,14 @@ def read_backup(source: Path) -> dict[str, tuple[bytes, dict[str, bytes]]]:
     entries = manifest.get("collections")
     if not isinstance(entries, dict):
         raise CorruptFileError(manifest_path, "'collections' is not an object")
-    return {
-        validate_collection_name(name): _read_entry(source, entry)
-        for name, entry in entries.items()
-    }
+    for entry in entries.values():
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+            raise CorruptFileError(manifest_path, f"bad collection entry {entry!r}")
+    manifest["collections"] = {validate_collection_name(n): e for n, e in entries.items()}
+    return manifest
 
 
-def _read_entry(source: Path, entry: Any) -> tuple[bytes, dict[str, bytes]]:
-    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
-        raise CorruptFileError(source / MANIFEST_NAME, f"bad collection entry {entry!r}")
+def _read_entry(source: Path, entry: dict[str, Any]) -> tuple[bytes, dict[str, bytes]]:
     path = source / entry["file"]
     if path.parent != source or not path.name.endswith(layout.SNAPSHOT_SUFFIX):
         raise CorruptFileError(source / MANIFEST_NAME, f"bad file name {entry['file']!r}")

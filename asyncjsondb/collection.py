@@ -14,9 +14,11 @@ from typing import Any
 from .backends import base
 from .backends.base import STALE, CollectionBackend
 from .codec import bulk_decoding, decode, encode
-from .errors import InvalidQueryError, InvalidValueError
+from .errors import InvalidQueryError, InvalidValueError, ReadOnlyError
 from .names import validate_key
+from .ordering import project
 from .paths import Path, parse_path
+from .query import MATCH_ALL, Query, parse_where
 
 Number = int | float
 
@@ -30,11 +32,14 @@ class Collection:
         name: str,
         backend: CollectionBackend,
         check_open: Callable[[], None],
+        *,
+        read_only: bool = False,
     ) -> None:
         self._database = database  # named in the repr
         self._name = name
         self._backend = backend
         self._check_open = check_open  # raises DatabaseClosedError once the database is closed
+        self._read_only = read_only
 
     @property
     def name(self) -> str:
@@ -47,11 +52,18 @@ class Collection:
         self._check_open()
         return self._backend
 
+    def _writable(self, operation: str) -> CollectionBackend:
+        backend = self._open()
+        if self._read_only:
+            where = getattr(self._database, "db_path", self._database)
+            raise ReadOnlyError(str(where), f"{operation} on {self._name!r}")
+        return backend
+
     # -- reads -----------------------------------------------------------------------------
 
     async def get(self, key: str, default: Any = None) -> Any:
         """The value stored under ``key`` (a private copy), or ``default``."""
-        if type(key) is not str or "\0" in key:
+        if type(key) is not str or "\0" in key or not key.isascii():
             key = validate_key(key)
         backend = self._open()
         raw = backend.get_cached(key)
@@ -97,61 +109,133 @@ class Collection:
             for pair in decoded:
                 yield pair
 
-    async def count(self) -> int:
-        return await self._open().count()
+    async def count(self, where: Mapping[str, Any] | None = None) -> int:
+        """How many records there are, or how many match ``where``."""
+        node = parse_where(where)
+        if node == MATCH_ALL:  # {} matches every record, objects or not
+            return await self._open().count()
+        return await self._open().count_matching(node)
 
     async def find(
-        self, filter_func: Callable[[Any], Any] | None = None, limit: int | None = None
+        self,
+        filter_func: Callable[[Any], Any] | None = None,
+        limit: int | None = None,
+        *,
+        where: Mapping[str, Any] | None = None,
+        sort: Any = None,
+        skip: int = 0,
+        fields: list[str] | None = None,
     ) -> list[Any]:
-        """Values (in insertion order) for which ``filter_func(value)`` is true, at most ``limit``.
+        """Values (in insertion order, or by ``sort``) for which ``filter_func(value)`` is true
+        and which match ``where``; ``skip`` and ``limit`` page them, ``fields`` projects them.
 
         The filter receives a private copy of each value, so it may mutate it freely.
         """
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
-            raise InvalidValueError(f"limit must be an int or None, not {limit!r}")
-        if limit is not None and limit < 0:
-            raise InvalidValueError(f"limit must not be negative, got {limit}")
+        found = await self.find_items(
+            filter_func, limit, where=where, sort=sort, skip=skip, fields=fields
+        )
+        return [value for _, value in found]
+
+    async def find_items(
+        self,
+        filter_func: Callable[[Any], Any] | None = None,
+        limit: int | None = None,
+        *,
+        where: Mapping[str, Any] | None = None,
+        sort: Any = None,
+        skip: int = 0,
+        fields: list[str] | None = None,
+    ) -> list[tuple[str, Any]]:
+        """``find``'s records as ``(key, value)`` pairs."""
+        _check_limit(limit)
         if filter_func is not None and not callable(filter_func):
             raise InvalidValueError(f"filter_func must be callable, not {filter_func!r}")
+        query = Query.parse(where, sort=sort, fields=fields, skip=skip, limit=limit)
         backend = self._open()
-        found: list[Any] = []
-        if limit == 0:
+        if filter_func is None:
+            return await backend.query(query)
+        if where is None and sort is None:  # the plain lambda scan: it may stop at ``limit``
+            return await self._filtered_scan(backend, filter_func, query)
+        everything = Query(query.where, query.sort, [], 0, None)
+        found = [item for item in await backend.query(everything) if filter_func(item[1])]
+        return _page(found, query)
+
+    async def _filtered_scan(
+        self, backend: CollectionBackend, keep: Callable[[Any], Any], query: Query
+    ) -> list[tuple[str, Any]]:
+        found: list[tuple[str, Any]] = []
+        wanted = None if query.limit is None else query.skip + query.limit
+        if wanted == 0:
             return found
-        keep = filter_func or _everything
         with bulk_decoding():
-            async for chunk in backend.value_chunks():
-                for value in map(decode, chunk):
+            async for chunk in backend.item_chunks():
+                for key, raw in chunk:
+                    value = decode(raw)
                     if keep(value):
-                        found.append(value)
-                        if limit is not None and len(found) >= limit:
-                            return found
-        return found
+                        found.append((key, value))
+                        if wanted is not None and len(found) >= wanted:
+                            return _page(found, query)
+        return _page(found, query)
+
+    async def find_one(self, where: Mapping[str, Any] | None = None, *, sort: Any = None) -> Any:
+        """The first value matching ``where`` (by ``sort``, else in insertion order), or None."""
+        found = await self._open().query(Query.parse(where, sort=sort, limit=1))
+        return found[0][1] if found else None
+
+    async def explain(
+        self, where: Mapping[str, Any] | None = None, sort: Any = None
+    ) -> dict[str, Any]:
+        """How a query would run: the index it would use (``None`` for a scan) and the plan."""
+        return await self._open().explain(Query.parse(where, sort=sort))
+
+    # -- indexes ---------------------------------------------------------------------------
+
+    async def create_index(self, path: str, *, unique: bool = False) -> bool:
+        """Index the field at ``path`` (dotted); False when that index exists already.
+
+        A ``unique`` index refuses writes that would repeat a value (``DuplicateKeyError``);
+        over existing duplicates it raises and creates nothing."""
+        checked = parse_path(path, location="index")
+        if checked.is_key:
+            raise InvalidQueryError("the key is indexed already", location="index")
+        if type(unique) is not bool:
+            raise InvalidQueryError(f"unique takes True or False, not {unique!r}", location="index")
+        return await self._writable("create_index").create_index(checked.text, unique)
+
+    async def drop_index(self, path: str) -> bool:
+        """Remove the index on ``path``; False when there was none."""
+        checked = parse_path(path, location="index")
+        return await self._writable("drop_index").drop_index(checked.text)
+
+    async def list_indexes(self) -> list[dict[str, Any]]:
+        """``[{"path": ..., "unique": ...}]``, in the order they were created."""
+        return await self._open().list_indexes()
 
     # -- writes ----------------------------------------------------------------------------
 
     async def set(self, key: str, value: Any) -> bool:
         """Store ``value`` (a copy of it) under ``key``."""
         key = validate_key(key)
-        return bool(await self._open().apply(base.SetValue(key, _encode(value, key))))
+        return bool(await self._writable("set").apply(base.SetValue(key, _encode(value, key))))
 
     async def set_many(self, items: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> int:
         """Store several values at once: one journal record, so all or none survive a crash."""
-        pairs = items.items() if isinstance(items, Mapping) else items
-        encoded = tuple((validate_key(k), _encode(v, k)) for k, v in _not_a_str(pairs, "items"))
-        return int(await self._open().apply(base.SetMany(encoded)))
+        pairs = items.items() if isinstance(items, Mapping) else _iterable(items, "items")
+        encoded = tuple((validate_key(k), _encode(v, k)) for k, v in map(_pair, pairs))
+        return int(await self._writable("set_many").apply(base.SetMany(encoded)))
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``; False when it was not there."""
         key = validate_key(key)
-        return bool(await self._open().apply(base.Delete(key)))
+        return bool(await self._writable("delete").apply(base.Delete(key)))
 
     async def delete_many(self, keys: Iterable[str]) -> int:
         """Remove several keys at once (all or none); return how many existed."""
         wanted = tuple(dict.fromkeys(validate_key(key) for key in _not_a_str(keys, "keys")))
-        return int(await self._open().apply(base.DeleteMany(wanted)))
+        return int(await self._writable("delete_many").apply(base.DeleteMany(wanted)))
 
     async def clear(self) -> bool:
-        await self._open().apply(base.Clear())
+        await self._writable("clear").apply(base.Clear())
         return True
 
     async def update(self, key: str, updates: Mapping[str, Any]) -> bool:
@@ -160,7 +244,7 @@ class Collection:
         if not isinstance(updates, Mapping):
             raise InvalidValueError(f"updates must be a mapping, not {type(updates).__name__}")
         private = decode(_encode(dict(updates), key))
-        return bool(await self._open().apply(base.Update(key, private)))
+        return bool(await self._writable("update").apply(base.Update(key, private)))
 
     async def increment(self, key: str, field: str = "value", amount: Number = 1) -> Number:
         """Add ``amount`` to a numeric field (or to a stored bare number); return the new number.
@@ -175,7 +259,7 @@ class Collection:
             raise InvalidValueError(f"amount must be a number, not {amount!r}", key=key)
         if isinstance(amount, float) and not math.isfinite(amount):
             raise InvalidValueError(f"amount must be finite, not {amount!r}", key=key)
-        result: Number = await self._open().apply(base.Increment(key, path, amount))
+        result: Number = await self._writable("increment").apply(base.Increment(key, path, amount))
         return result
 
 
@@ -192,8 +276,19 @@ def _field_path(field: object, key: str) -> Path:
     return path
 
 
-def _everything(value: Any) -> bool:
-    return True
+def _check_limit(limit: object) -> None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+        raise InvalidValueError(f"limit must be an int or None, not {limit!r}")
+    if limit is not None and limit < 0:
+        raise InvalidValueError(f"limit must not be negative, got {limit}")
+
+
+def _page(found: list[tuple[str, Any]], query: Query) -> list[tuple[str, Any]]:
+    end = None if query.limit is None else query.skip + query.limit
+    page = found[query.skip : end]
+    if query.fields:
+        return [(key, project(key, value, query.fields)) for key, value in page]
+    return page
 
 
 def _encode(value: Any, key: str) -> bytes:
@@ -206,4 +301,18 @@ def _encode(value: Any, key: str) -> bytes:
 def _not_a_str(values: Iterable[Any], what: str) -> Iterable[Any]:
     if isinstance(values, (str, bytes)):
         raise InvalidValueError(f"{what} must be a collection of keys, not a single {what[:-1]}")
+    return _iterable(values, what)
+
+
+def _iterable(values: Any, what: str) -> Iterable[Any]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        kind = type(values).__name__
+        raise InvalidValueError(f"{what} must be an iterable, not {kind}")
     return values
+
+
+def _pair(item: Any) -> tuple[Any, Any]:
+    """One ``(key, value)`` item of ``set_many``, or InvalidValueError saying what it is."""
+    if isinstance(item, (str, bytes)) or not isinstance(item, (tuple, list)) or len(item) != 2:
+        raise InvalidValueError(f"set_many items must be (key, value) pairs, not {item!r}")
+    return item[0], item[1]

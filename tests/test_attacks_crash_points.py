@@ -26,25 +26,7 @@ from tests.faults import SyscallFaults
 
 pytestmark = pytest.mark.timeout(60)
 
-HALF_RESTORE = (
-    "new: a crash in restore's swap phase leaves some collections restored and others not; "
-    "the next open cannot tell, so half a restore stays"
-)
-KNOWN: dict[tuple[str, str], str] = {
-    **{
-        ("restore", f"{n}-{call}"): HALF_RESTORE
-        for n, call in (
-            (34, "os.open"),  # after a new collection's change counter: open, pwrite
-            (35, "os.fsync"),
-            (36, "os.replace"),
-            (37, "os.unlink"),
-            (38, "os.open"),
-            (39, "os.fsync"),
-            (40, "os.unlink"),
-            (41, "os.replace"),
-        )
-    },
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(scope="module")

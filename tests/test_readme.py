@@ -26,11 +26,7 @@ PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 FENCED = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
 
 # Pages the README links to that other work adds; remove a name once its page has landed.
-COMING = {
-    "docs/queries.md",
-    "docs/backup-and-restore.md",
-    "docs/read-only.md",
-}
+COMING = {}
 
 
 def _snippets() -> list[tuple[str, str]]:

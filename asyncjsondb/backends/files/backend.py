@@ -13,8 +13,9 @@ from typing import Any
 from ...bridge import executor, reset_after_fork, run_blocking
 from ...errors import DatabaseClosedError, DatabaseError, StorageError
 from ...options import Options
+from ...query import Node, Query
 from ..base import STALE, Mutation, Stale
-from . import backup, compaction, layout, registry
+from . import backup, compaction, layout, registry, searching
 from .commits import CommitQueue
 from .slices import copy_in_slices
 
@@ -83,6 +84,27 @@ class FileCollection:
     async def apply(self, mutation: Mutation) -> Any:
         return await self._commits.submit(mutation, self._durable)
 
+    async def query(self, query: Query) -> list[tuple[str, Any]]:
+        await self._fresh()
+        return await searching.run(self._store, query)
+
+    async def count_matching(self, where: Node) -> int:
+        return len(await self.query(Query(where, [], [], 0, None)))
+
+    async def explain(self, query: Query) -> dict[str, Any]:
+        await self._fresh()
+        return await searching.explain(self._store, query)
+
+    async def create_index(self, path: str, unique: bool) -> bool:
+        return await run_blocking(self._store.create_index, path, unique)
+
+    async def drop_index(self, path: str) -> bool:
+        return await run_blocking(self._store.drop_index, path)
+
+    async def list_indexes(self) -> list[dict[str, Any]]:
+        await self._fresh()
+        return [dict(definition) for definition in self._store.catalog.definitions]
+
 
 class FileBackend:
     """A database folder, shared with every other ``AsyncJSONDB`` of the process on it.
@@ -113,7 +135,7 @@ class FileBackend:
         if folder is not None:
             return folder
         self._check_open()
-        real = await run_blocking(_prepare_folder, self.path)
+        real = await run_blocking(_prepare_folder, self.path, self._options.read_only)
         with self._attach_lock:  # attach once, or close() would never fold the journals
             self._check_open()  # a close that ran meanwhile would never detach it
             if self._folder is None:
@@ -122,7 +144,8 @@ class FileBackend:
 
     async def collection(self, name: str) -> FileCollection:
         commits = (await self._attach()).commits(name)
-        await run_blocking(compaction.create, commits.store)
+        if not self._options.read_only:  # a reader sees a missing collection as empty
+            await run_blocking(compaction.create, commits.store)
         return FileCollection(commits, self._options)
 
     async def drop(self, name: str) -> bool:
@@ -130,7 +153,7 @@ class FileBackend:
 
     async def names(self) -> list[str]:
         folder = await self._attach()
-        return await run_blocking(layout.collection_names, folder.path)
+        return await run_blocking(_names, folder)
 
     async def compact(self) -> list[str]:
         done = []
@@ -143,8 +166,8 @@ class FileBackend:
     async def backup(self, target: Path) -> None:
         await run_blocking(backup.create_backup, await self._attach(), target)
 
-    async def restore(self, source: Path) -> None:
-        await run_blocking(backup.restore_backup, await self._attach(), source)
+    async def restore(self, source: Path, only: str | None = None) -> None:
+        await run_blocking(backup.restore_backup, await self._attach(), source, only)
 
     async def close(self) -> None:
         """Fold journals into the ``.json`` files once the process's last user has closed."""
@@ -181,13 +204,22 @@ def _close(commits: CommitQueue) -> None:
     """Commit what is queued, fold the journal into the snapshot, release the descriptors."""
     commits.flush()
     try:
-        if commits.store.usable:  # a store whose failed write could not be undone: not trusted
+        if commits.store.usable and not commits.store.options.read_only:
             compaction.fold_at_close(commits.store)
     finally:  # release the files even when folding failed (the journal stays on disk)
         commits.store.close()
 
 
-def _prepare_folder(path: Path) -> Path:
+def _names(folder: registry.Folder) -> list[str]:
+    backup.finish_interrupted_restore(folder)
+    return layout.collection_names(folder.path)
+
+
+def _prepare_folder(path: Path, read_only: bool) -> Path:
+    if read_only:
+        if not path.is_dir():
+            raise StorageError("read", path, FileNotFoundError(2, "No such folder"))
+        return Path(os.path.realpath(path))
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

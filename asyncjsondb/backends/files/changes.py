@@ -69,9 +69,11 @@ NO_COUNTER = NoCounter()  # this file system maps no shared memory
 UNOPENED = NoCounter()  # not mapped yet (or closed)
 
 
-def open_counter(path: Path) -> Counter:
+def open_counter(path: Path, *, read_only: bool = False) -> Counter:
     """Map ``path``'s counter, creating the file at first use (call with the process lock held,
-    so that no two processes create it at once)."""
+    so that no two processes create it at once); ``read_only``: map it for reading, if it exists."""
+    if read_only:
+        return _read_only(path)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:

@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from ...codec import DecodeError, decode, encode, encode_key
+from ...codec import (
+    DecodeError,
+    IntegerRangeError,
+    check_integers,
+    decode,
+    encode,
+    encode_key,
+    may_hold_big_integers,
+)
 from ...errors import CorruptFileError
 
 EMPTY = b"{}\n"
@@ -40,6 +48,7 @@ def parse(raw: bytes, path: Path) -> dict[str, bytes]:
 def _parse_lines(raw: bytes) -> dict[str, bytes] | None:
     """Slice our own one-record-per-line layout; None when the file is laid out otherwise."""
     data: dict[str, bytes] = {}
+    careful = may_hold_big_integers(raw)  # else no value needs the look
     lines: list[bytes] = []
     last = -1
     try:
@@ -56,6 +65,8 @@ def _parse_lines(raw: bytes) -> dict[str, bytes] | None:
                 key = decode(line[:colon])
                 value = line[colon + 1 :]
                 decode(value)  # validates: a corrupt value must fail at open, not at a later get
+                if careful:
+                    check_integers(value)
                 data[key] = value
     except (DecodeError, ValueError):
         return None
@@ -98,7 +109,10 @@ def _parse_any(raw: bytes, path: Path) -> dict[str, bytes]:
             path, "the file is empty; a collection file holds a JSON object", position=0
         )
     try:
+        check_integers(raw)
         document = decode(raw)
+    except IntegerRangeError as exc:
+        raise CorruptFileError(path, str(exc), position=exc.offset) from exc
     except (DecodeError, ValueError, UnicodeDecodeError) as exc:
         position = _byte_of(exc, raw)
         raise CorruptFileError(path, f"not valid JSON ({exc})", position=position) from exc

@@ -35,11 +35,13 @@ from ...errors import (
     DatabaseClosedError,
     DatabaseError,
     LockTimeoutError,
+    ReadOnlyError,
     StorageError,
 )
 from ...options import Options
 from . import atomic, journal, layout, snapshot
 from .atomic import FileIdentity
+from .catalog import Catalog
 from .changes import UNOPENED, Counter, open_counter
 from .journal import BatchRecord, ClearRecord, JournalFile, Record
 from .layout import CollectionFiles
@@ -52,8 +54,10 @@ class CollectionStore:
         self.name = name
         self.options = options  # the folder-wide ones: lock_timeout, compaction
         self.paths = CollectionFiles(directory, name)
-        self.plock = ProcessLock(self.paths.lock, options.lock_timeout)
+        self.read_only = options.read_only  # then nothing here writes a file
+        self.plock = ProcessLock(self.paths.lock, options.lock_timeout, read_only=self.read_only)
         self.data: dict[str, bytes] = {}
+        self.catalog = Catalog(self.paths.indexes)
         self.version = 0  # odd while ``data`` is changed in place (``slices`` reads it in slices)
         self.changes: Counter = UNOPENED  # mapped at the first refresh (a fork keeps the map)
         self.closed = False
@@ -124,7 +128,7 @@ class CollectionStore:
         """Bring memory up to date with the files."""
         started = time.monotonic()
         if self.changes is UNOPENED:
-            self.changes = open_counter(self.paths.changes)
+            self.changes = open_counter(self.paths.changes, read_only=self.read_only)
         seen = self.changes.read()  # nobody bumps it while we hold the locks
         snapshot_stat = atomic.stat_or_none(self.paths.snapshot)
         if not self.loaded or not self._same_snapshot(snapshot_stat):
@@ -143,6 +147,7 @@ class CollectionStore:
                 self._load_locked()
             elif journal_stat.st_size > current.offset:
                 self._read_journal_locked(current, self.data)
+        self.catalog.reload_if_changed()
         self.checked_at, self.seen = started, seen
 
     def refresh_or_forget_locked(self) -> bool:
@@ -155,6 +160,7 @@ class CollectionStore:
         except CorruptFileError:
             self._forget_files()
             self.data = {}
+            self.catalog.forget()
             self.loaded = False
             return False
         return True
@@ -172,7 +178,11 @@ class CollectionStore:
         """
         self._forget_files()
         self.loaded = False
-        layout.settle_leftovers(self.paths)
+        self.catalog.forget()  # built again from the new data when next used
+        if self.read_only:
+            _refuse_unfinished_compaction(self.paths)
+        else:
+            layout.settle_leftovers(self.paths)
         loaded = atomic.read_file(self.paths.snapshot)
         identity: FileIdentity | None = None
         data: dict[str, bytes] = {}
@@ -191,7 +201,7 @@ class CollectionStore:
         self.loaded = True
 
     def _open_journal_locked(self, data: dict[str, bytes]) -> JournalFile | None:
-        opened = JournalFile.open(self.paths.journal, create=False)
+        opened = JournalFile.open(self.paths.journal, create=False, read_only=self.read_only)
         if opened is not None:
             try:
                 self._read_journal_locked(opened, data)
@@ -203,7 +213,9 @@ class CollectionStore:
     def _read_journal_locked(self, journal_file: JournalFile, data: dict[str, bytes]) -> None:
         records, valid_end = journal_file.read_new()
         # We hold the lock, so nobody is mid-append: bytes past the valid end are a torn tail.
-        journal_file.truncate_torn_tail(valid_end)
+        if not self.read_only:  # a reader skips it, as the next writer will cut it
+            journal_file.truncate_torn_tail(valid_end)
+        self.catalog.follow(records, data.get)  # other processes' writes, checked by them
         if data is self.data:
             self._apply(records)
         else:
@@ -293,6 +305,7 @@ class CollectionStore:
         self._snapshot = FileIdentity.of(fd)
         if data is not None:
             self.data = data
+            self.catalog.forget()
             self.loaded = True
             self.checked_at = time.monotonic()
         self.seen = self.changes.bump()
@@ -314,9 +327,24 @@ class CollectionStore:
         self.loaded = False
         layout.remove_collection(self.paths)
         self.data = {}
+        self.catalog.remove()  # a dropped collection's indexes go with it
         self.loaded = True
         self.seen = self.changes.bump()
         return existed
+
+    def create_index(self, path: str, unique: bool) -> bool:
+        with self.locked():
+            self.refresh_locked()
+            created = self.catalog.create(path, unique, self.data)
+            self.seen = self.changes.bump()  # other processes read the definitions again
+            return created
+
+    def drop_index(self, path: str) -> bool:
+        with self.locked():
+            self.refresh_locked()
+            dropped = self.catalog.drop(path)
+            self.seen = self.changes.bump()
+            return dropped
 
     def drop(self) -> bool:
         """Delete the collection's files; False when there were none."""
@@ -337,3 +365,11 @@ class CollectionStore:
             self.plock.close()
             changes, self.changes = self.changes, UNOPENED
             changes.close()
+
+
+def _refuse_unfinished_compaction(paths: CollectionFiles) -> None:
+    """Without finishing a compaction that a crash interrupted, the files hold the collection
+    only in part, and finishing it writes: a reader says so instead of reading them."""
+    if paths.folded.exists():
+        operation = f"finishing an interrupted compaction of {paths.name!r} (open it once writable)"
+        raise ReadOnlyError(paths.directory, operation)
