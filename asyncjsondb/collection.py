@@ -17,7 +17,7 @@ from .codec import bulk_decoding, decode, encode
 from .errors import InvalidQueryError, InvalidValueError, ReadOnlyError
 from .names import validate_key
 from .ordering import project
-from .paths import parse_path
+from .paths import Path, parse_path
 from .query import MATCH_ALL, Query, parse_where
 
 Number = int | float
@@ -249,17 +249,31 @@ class Collection:
     async def increment(self, key: str, field: str = "value", amount: Number = 1) -> Number:
         """Add ``amount`` to a numeric field (or to a stored bare number); return the new number.
 
-        A missing key becomes ``{field: amount}``; a stored object without the field gets it.
+        ``field`` is a dotted path, as in queries: ``"stats.views"`` is ``{"stats": {"views": n}}``.
+        A missing key becomes ``{field: amount}`` (nested for a dotted path); a stored object gets
+        the missing field and the objects on its way. See ``backends/increment.py``.
         """
         key = validate_key(key)
-        if not isinstance(field, str):
-            raise InvalidValueError(f"field must be a str, not {field!r}", key=key)
+        path = _field_path(field, key)
         if isinstance(amount, bool) or not isinstance(amount, (int, float)):
             raise InvalidValueError(f"amount must be a number, not {amount!r}", key=key)
         if isinstance(amount, float) and not math.isfinite(amount):
             raise InvalidValueError(f"amount must be finite, not {amount!r}", key=key)
-        result: Number = await self._writable("increment").apply(base.Increment(key, field, amount))
+        result: Number = await self._writable("increment").apply(base.Increment(key, path, amount))
         return result
+
+
+def _field_path(field: object, key: str) -> Path:
+    """``field`` checked as a dotted path; ``_key`` names the key in queries, never a field."""
+    if not isinstance(field, str):
+        raise InvalidValueError(f"field must be a str, not {field!r}", key=key)
+    try:
+        path = parse_path(field)
+    except InvalidQueryError as exc:
+        raise InvalidValueError(f"field {field!r}: {exc.problem}", key=key) from None
+    if path.is_key:
+        raise InvalidValueError(f"field {field!r} names the record's key, not a field", key=key)
+    return path
 
 
 def _check_limit(limit: object) -> None:

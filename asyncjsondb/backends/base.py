@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from ..query import Node, Query
 
+from ..paths import Path as FieldPath
+
 
 class Stale:
     """``get_cached``'s answer when only the (async) ``get`` can tell."""
@@ -51,8 +53,10 @@ class Update:
 
 @dataclass(frozen=True)
 class Increment:
+    """Add ``amount`` at the dotted ``field`` path (see ``backends/increment.py``)."""
+
     key: str
-    field: str
+    field: FieldPath
     amount: int | float
 
 

@@ -1,4 +1,4 @@
-"""``get``, ``set``, ``delete``, ``find``, ``keys`` and ``count``: records, through the API.
+"""``get``, ``set``, ``increment``, ``delete``, ``find``, ``keys`` and ``count``: records.
 
 ``find`` and ``count`` take filters of the query language (``--where``), as the API does.
 
@@ -66,6 +66,28 @@ def set_command(path: Location, collection: str, key: str, value: str) -> None:
 
     try:
         run(path, work)
+    except InvalidValueError as exc:
+        raise Refusal(str(exc)) from exc
+
+
+@click.command("increment")
+@database_argument(writes=True)
+@collection_argument()
+@click.argument("key")
+@click.argument("field", default="value")
+@click.option("--by", "amount", default="1", metavar="NUMBER", help="What to add (default 1).")
+def increment_command(path: Location, collection: str, key: str, field: str, amount: str) -> None:
+    """Add NUMBER to FIELD of KEY (default "value"; a.b for nested, as in --where) and print the
+    new number. A missing KEY or field starts at 0; missing objects on the way are created."""
+    number = parse_value(amount, "--by")
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        raise Refusal(f"--by {amount!r} is not a number")
+
+    async def work(db: AsyncJSONDB) -> int | float:
+        return await (await db.get_collection(collection)).increment(key, field, number)
+
+    try:
+        echo_json(run(path, work))
     except InvalidValueError as exc:
         raise Refusal(str(exc)) from exc
 
@@ -190,4 +212,12 @@ def count_command(path: Location, collection: str, conditions: tuple[str, ...]) 
     click.echo(str(run(path, work)))
 
 
-COMMANDS = [get_command, set_command, delete_command, find_command, keys_command, count_command]
+COMMANDS = [
+    get_command,
+    set_command,
+    increment_command,
+    delete_command,
+    find_command,
+    keys_command,
+    count_command,
+]

@@ -12,7 +12,9 @@ from typing import Any
 
 from ...codec import decode, encode, encode_key
 from ...errors import InvalidOperationError, InvalidValueError
+from ...paths import Path as FieldPath
 from ..base import Clear, Delete, DeleteMany, Increment, Mutation, SetMany, SetValue, Update
+from ..increment import add, is_number, nested
 from .journal import BatchRecord, ClearRecord, DeleteRecord, Record, SetRecord
 
 Number = int | float
@@ -85,25 +87,16 @@ def _update(view: View, collection: str, key: str, updates: dict[str, Any]) -> P
     return SetRecord(key, encode_key(key), encode(current)), True
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _increment(view: View, collection: str, key: str, field: str, amount: Number) -> Plan:
+def _increment(view: View, collection: str, key: str, field: FieldPath, amount: Number) -> Plan:
     stored = view.get(key)
     current = None if stored is None else decode(stored)
     if current is None:
-        document: Any = {field: amount}
+        document: Any = nested(field, amount)
         result = amount
-    elif _is_number(current):
+    elif is_number(current):
         result = document = current + amount
     elif isinstance(current, dict):
-        if field in current and not _is_number(current[field]):
-            kind = type(current[field]).__name__
-            raise InvalidOperationError(
-                f"field {field!r} holds {kind}, not a number", collection=collection, key=key
-            )
-        result = current[field] = current.get(field, 0) + amount
+        result = add(current, field, amount, collection, key)
         document = current
     else:
         kind = type(current).__name__

@@ -34,6 +34,7 @@ from ...errors import (
 )
 from ...options import SERVER_OPTIONS, Options
 from ...query import Node, Query
+from .. import increment
 from ..base import (
     STALE,
     Clear,
@@ -248,29 +249,41 @@ class PostgresCollection:
             raise InvalidOperationError(problem, collection=self._name, key=mutation.key) from None
 
     async def _increment(self, mutation: Increment) -> int | float:
-        query = f"SELECT {self._backend.sql.increment}($1, $2, $3, $4::numeric, $5)"
+        query = f"SELECT {self._backend.sql.increment}($1, $2, $3::text[], $4::numeric, $5)"
         amount = (
             Decimal(repr(mutation.amount))
             if isinstance(mutation.amount, float)
             else mutation.amount
         )
         as_float = isinstance(mutation.amount, float)
-        args = (self._name, mutation.key, mutation.field, amount, as_float)
+        path = mutation.field
+        args = (self._name, mutation.key, list(path.segments), amount, as_float)
         try:
             result: int | float = decode(await self._backend.call("fetchval", query, *args))
         except _Refused as refused:
             if refused.sqlstate == UNIQUE_VIOLATION:
                 raise
-            found = _JSON_TO_PYTHON.get(refused.detail, refused.detail)
-            if refused.sqlstate == schema.NOT_A_NUMBER:
-                problem = f"field {mutation.field!r} holds {found}, not a number"
-            elif refused.sqlstate == schema.NOT_AN_OBJECT:
-                problem = f"increment needs an object or a number, found {found}"
-            else:
-                message = f"incrementing by {mutation.amount!r} overflows or exceeds 64 bits"
-                raise InvalidValueError(message, key=mutation.key) from None
-            raise InvalidOperationError(problem, collection=self._name, key=mutation.key) from None
+            raise self._increment_refused(mutation, refused) from None
         return result
+
+    def _increment_refused(self, mutation: Increment, refused: _Refused) -> DatabaseError:
+        """The error the file engine raises for the same refusal (``backends/increment.py``)."""
+        where = (self._name, mutation.key)
+        depth, _, kind = refused.detail.partition(":")
+        found = _JSON_TO_PYTHON.get(refused.detail, refused.detail)
+        match refused.sqlstate:
+            case schema.NOT_A_NUMBER:
+                return increment.not_a_number(mutation.field, found, *where)
+            case schema.NOT_A_CONTAINER:
+                kind = _JSON_TO_PYTHON.get(kind, kind)
+                return increment.not_a_container(mutation.field, int(depth), kind, *where)
+            case schema.NO_ELEMENT:
+                return increment.no_element(mutation.field, int(depth), *where)
+            case schema.NOT_AN_OBJECT:
+                problem = f"increment needs an object or a number, found {found}"
+                return InvalidOperationError(problem, collection=self._name, key=mutation.key)
+        message = f"incrementing by {mutation.amount!r} overflows or exceeds 64 bits"
+        return InvalidValueError(message, key=mutation.key)
 
 
 def _written(mutation: Mutation) -> dict[str, Any]:

@@ -20,6 +20,8 @@ _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,39}")
 NOT_AN_OBJECT = "AJ001"
 NOT_A_NUMBER = "AJ002"
 OUT_OF_RANGE = "AJ003"
+NOT_A_CONTAINER = "AJ004"  # DETAIL: "<segments walked>:<jsonb type>"
+NO_ELEMENT = "AJ005"  # DETAIL: segments walked before the missing list element
 
 
 @dataclass(frozen=True)
@@ -128,33 +130,62 @@ BEGIN
     RETURN true;
 END $$;
 
-CREATE OR REPLACE FUNCTION {n.increment}(coll text, k text, field text, amount numeric,
+CREATE OR REPLACE FUNCTION {n.increment}(coll text, k text, path text[], amount numeric,
                                           as_float boolean) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     cid bigint := {n.collection_id}(coll);
+    last int := cardinality(path);
     current jsonb;
+    node jsonb;
     old jsonb;
+    fresh jsonb := to_jsonb(amount);
     result jsonb;
     float_math boolean := as_float;
     number_text text;
 BEGIN
+    FOR depth IN REVERSE last..1 LOOP  -- what a missing record becomes: {{"a": {{"b": amount}}}}
+        fresh := jsonb_build_object(path[depth], fresh);
+    END LOOP;
     LOOP
         SELECT value::jsonb INTO current FROM {n.records}
             WHERE collection_id = cid AND key = k FOR UPDATE;
         EXIT WHEN FOUND;
         INSERT INTO {n.records} (collection_id, key, value)
-            VALUES (cid, k, json_build_object(field, amount)) ON CONFLICT DO NOTHING;
+            VALUES (cid, k, fresh::json) ON CONFLICT DO NOTHING;
         IF FOUND THEN RETURN amount::text; END IF;
     END LOOP;
     IF jsonb_typeof(current) = 'null' THEN
-        UPDATE {n.records} SET value = json_build_object(field, amount)
-            WHERE collection_id = cid AND key = k;
+        UPDATE {n.records} SET value = fresh::json WHERE collection_id = cid AND key = k;
         RETURN amount::text;
     ELSIF jsonb_typeof(current) = 'number' THEN
         old := current;
     ELSIF jsonb_typeof(current) = 'object' THEN
-        old := coalesce(current -> field, '0'::jsonb);
+        node := current;  -- walk as asyncjsondb/backends/increment.py does, creating objects
+        FOR depth IN 1..last LOOP
+            IF jsonb_typeof(node) = 'object' THEN
+                IF NOT node ? path[depth] THEN
+                    fresh := to_jsonb(amount);
+                    FOR rest IN REVERSE last..depth + 1 LOOP
+                        fresh := jsonb_build_object(path[rest], fresh);
+                    END LOOP;
+                    UPDATE {n.records} SET value = jsonb_set(current, path[1:depth], fresh)::json
+                        WHERE collection_id = cid AND key = k;
+                    RETURN amount::text;
+                END IF;
+            ELSIF jsonb_typeof(node) <> 'array' THEN
+                RAISE EXCEPTION 'not a container' USING ERRCODE = '{NOT_A_CONTAINER}',
+                    DETAIL = (depth - 1)::text || ':' || CASE WHEN node::text ~ '^-?[0-9]+$'
+                        THEN 'int' WHEN jsonb_typeof(node) = 'number' THEN 'float'
+                        ELSE jsonb_typeof(node) END;
+            ELSIF (CASE WHEN path[depth] ~ '^(0|[1-9][0-9]{{0,17}})$'
+                    THEN path[depth]::bigint >= jsonb_array_length(node) ELSE true END) THEN
+                RAISE EXCEPTION 'no such element' USING ERRCODE = '{NO_ELEMENT}',
+                    DETAIL = (depth - 1)::text;
+            END IF;
+            node := node #> ARRAY[path[depth]];
+        END LOOP;
+        old := node;
         IF jsonb_typeof(old) <> 'number' THEN
             RAISE EXCEPTION 'field is not a number' USING ERRCODE = '{NOT_A_NUMBER}',
                 DETAIL = jsonb_typeof(old);
@@ -177,7 +208,7 @@ BEGIN
     IF jsonb_typeof(current) = 'number' THEN
         UPDATE {n.records} SET value = result::json WHERE collection_id = cid AND key = k;
     ELSE
-        UPDATE {n.records} SET value = jsonb_set(current, ARRAY[field], result)::json
+        UPDATE {n.records} SET value = jsonb_set(current, path, result)::json
             WHERE collection_id = cid AND key = k;
     END IF;
     RETURN result::text;
