@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import InvalidNameError, StorageError
+from ...errors import CorruptFileError, InvalidNameError, StorageError
 from ...names import validate_collection_name
 from . import atomic
 
@@ -80,6 +80,14 @@ def find_leftovers(paths: CollectionFiles) -> list[Path]:
     """Leftovers of interrupted writes, compactions, restores and drops that exist now."""
     found = [p for p in paths.leftovers() if p.exists()]
     return sorted(found + _temp_files(paths))
+
+
+def has_interrupted_rename(paths: CollectionFiles) -> bool:
+    """Whether a compaction or drop renamed the journal away and stopped before its end.
+
+    A process with no journal open sees no other sign of it: its snapshot has not changed yet.
+    """
+    return paths.folded.exists() or paths.dropped.exists()
 
 
 def settle_leftovers(paths: CollectionFiles) -> list[str]:
@@ -138,6 +146,12 @@ def _settle_drop(paths: CollectionFiles) -> list[str]:
     if not paths.dropped.exists():
         return []
     if paths.snapshot.exists():  # not decided: the collection stays whole
+        if paths.journal.exists():  # written since: neither may overwrite the other
+            raise CorruptFileError(
+                paths.dropped,
+                f"an interrupted drop's journal, beside a newer {paths.journal}; "
+                "merge or remove one of them by hand",
+            )
         os.replace(paths.dropped, paths.journal)
         return [f"undid an interrupted drop of {paths.snapshot}: its journal is back"]
     atomic.remove_file(paths.dropped)

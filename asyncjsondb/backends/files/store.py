@@ -116,7 +116,9 @@ class CollectionStore:
             journal_stat = atomic.stat_or_none(self.paths.journal)
             current = self._journal
             if current is None:
-                if journal_stat is not None:
+                if layout.has_interrupted_rename(self.paths):
+                    self._load_locked()  # settles it before anyone writes a new journal
+                elif journal_stat is not None:
                     self._journal = self._open_journal_locked(self.data)
             elif (
                 journal_stat is None
