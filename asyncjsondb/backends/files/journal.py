@@ -138,7 +138,7 @@ def scan(buffer: bytes, path: Path, base: int) -> tuple[list[Record], int]:
     never holds a NUL byte: JSON escapes it). Any other line that fails its checksum (several
     bad lines, a damaged newline merging two frames), or that verifies but is not a record,
     raises CorruptFileError at its first byte: skipping it, or cutting the journal there, would
-    lose acknowledged records silently.
+    lose acknowledged records silently. So does a final frame whose newline became another byte.
     """
     records: list[Record] = []
     position = 0
@@ -154,6 +154,11 @@ def scan(buffer: bytes, path: Path, base: int) -> tuple[list[Record], int]:
             problem = f"a journal line verifies but is not a record ({exc})"
             raise CorruptFileError(path, problem, position=base + position) from exc
         position = newline + 1
+    if len(buffer) - position > 9 and _verifies(buffer, position, len(buffer) - 1):
+        # A whole frame whose newline became another byte: damage, not an unfinished append
+        # (that leaves a prefix of the frame, which a checksum matches by chance only).
+        problem = "the final journal line lost its newline to damage; it is not a torn append"
+        raise CorruptFileError(path, problem, position=base + len(buffer) - 1)
     return records, position
 
 
