@@ -230,29 +230,42 @@ class CollectionStore:
                 raise StorageError("sync the folder of", self.paths.journal, exc) from exc
             self._journal = journal_file
         start = journal_file.offset
-        end = journal_file.append(b"".join(journal.frame(record) for record in records))
-        if durable:
-            try:
+        payload = b"".join(journal.frame(record) for record in records)
+        try:
+            end = journal_file.append(payload)
+            if durable:
                 journal_file.sync_to(end)
-            except StorageError as exc:
-                self._undo_append(journal_file, start, exc)
-                raise
+        except StorageError as exc:
+            self._undo_append(journal_file, start, len(payload), exc)
+            raise
         self._apply(records)
 
-    def _undo_append(self, journal_file: JournalFile, start: int, cause: BaseException) -> None:
-        """Cut the journal back to ``start`` and make the cut durable (``fsync``: the size is
-        metadata). After a failed sync the page cache cannot be trusted, so if the cut fails too,
-        the collection refuses use until it is opened again."""
+    def _undo_append(
+        self, journal_file: JournalFile, start: int, length: int, cause: BaseException
+    ) -> None:
+        """Cut the journal back to ``start`` after a failed append or sync, and make the cut
+        durable (``fsync``: the size is metadata). If that fails, the page cache cannot be
+        trusted: the collection refuses use until it is opened again, and an uncut append is
+        overwritten with zeros, which every reader takes for a torn tail and cuts."""
         try:
             os.ftruncate(journal_file.fd, start)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.pwrite(journal_file.fd, bytes(length), start)
+            self._refuse_use(cause, exc)
+            return
+        try:
             os.fsync(journal_file.fd)
         except OSError as exc:
-            self._unusable = StorageError(
-                "undo a failed write (close and reopen the database) in", self.paths.journal, exc
-            )
-            self._unusable.__cause__ = cause
+            self._refuse_use(cause, exc)
             return
         journal_file.offset = journal_file.synced = start
+
+    def _refuse_use(self, cause: BaseException, exc: OSError) -> None:
+        self._unusable = StorageError(
+            "undo a failed write (close and reopen the database) in", self.paths.journal, exc
+        )
+        self._unusable.__cause__ = cause
 
     def _apply(self, records: list[Record]) -> None:
         """Apply committed records to memory: a batch in a new dict swapped in whole."""
