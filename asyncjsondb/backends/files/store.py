@@ -9,9 +9,9 @@ Locking: ``mutex`` (a ``threading.Lock``) guards this process's state; the ``Pro
 ``lock_timeout``, only in worker threads, never on an event loop (``locked``). Methods named
 ``*_locked`` expect the caller to hold both.
 
-Readers on event loops take no lock: ``data`` changes key by key only for single writes; a batch
-(a ``set_many``, ``delete_many``, ``clear``, or a load) is built in a new dict whose reference is
-swapped in, so a reader sees all of it or none of it. A closed store refuses use
+Readers on event loops take no lock: a commit's records change ``data`` in one pass of C code,
+and a load (or a batch after a ``clear``) builds a new dict whose reference is swapped in, so a
+reader sees all of a batch or none of it (``changes``). A closed store refuses use
 (``DatabaseClosedError``), and so does one whose failed write could not be undone on disk.
 """
 
@@ -33,9 +33,9 @@ from ...errors import (
     StorageError,
 )
 from ...options import Options
-from . import atomic, journal, layout, snapshot
+from . import atomic, changes, journal, layout, snapshot
 from .atomic import FileIdentity
-from .journal import BatchRecord, ClearRecord, JournalFile, Record
+from .journal import JournalFile, Record
 from .layout import CollectionFiles
 from .locks import ProcessLock
 
@@ -268,14 +268,8 @@ class CollectionStore:
         self._unusable.__cause__ = cause
 
     def _apply(self, records: list[Record]) -> None:
-        """Apply committed records to memory: a batch in a new dict swapped in whole."""
-        if any(isinstance(record, (BatchRecord, ClearRecord)) for record in records):
-            clears = [i for i, record in enumerate(records) if isinstance(record, ClearRecord)]
-            fresh = {} if clears else dict(self.data)
-            journal.apply(fresh, records[clears[-1] + 1 :] if clears else records)
-            self.data = fresh
-        else:
-            journal.apply(self.data, records)
+        """Apply committed records to memory, each batch whole or not at all for readers."""
+        self.data = changes.apply_committed(self.data, records)
 
     def use_snapshot(self, fd: int, data: dict[str, bytes] | None = None) -> None:
         """Adopt the ``<name>.json`` just put in place (``fd`` pins it); with ``data``, as the
