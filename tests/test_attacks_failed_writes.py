@@ -144,3 +144,19 @@ async def test_a_compaction_whose_rename_and_undo_fail_loses_nothing(tmp_path: P
         await db.compact()
     await db.close()
     assert await _read_afresh(tmp_path) == {"a": 1, "b": 2}
+
+
+async def test_a_failed_write_does_not_bring_a_dropped_collection_back(tmp_path: Path) -> None:
+    async with AsyncJSONDB(tmp_path) as db, AsyncJSONDB(tmp_path) as other:
+        c = await db.get_collection("c")
+        await c.set("s", "text")
+        await other.drop_collection("c")
+        with SyscallFaults(matching=_fsync_of_the_journal), pytest.raises(StorageError):
+            await c.set("a", 1)
+        assert not (tmp_path / "c.json").exists()
+        assert await other.list_collections() == []
+        await c.delete("missing")  # no record to commit: nothing to bring back either
+        assert await other.list_collections() == []
+        await c.set("a", 1)
+        assert await other.list_collections() == ["c"]
+    assert await _read_afresh(tmp_path) == {"a": 1}

@@ -195,9 +195,7 @@ class CollectionStore:
         journal_file.offset = journal_file.synced = valid_end
 
     def _forget_files(self) -> None:
-        if self._snapshot is not None:
-            os.close(self._snapshot.fd)
-            self._snapshot = None
+        self.forget_snapshot()
         self.retire_journal()
 
     # -- the files, for the commit queue, compaction and restore ----------------------------
@@ -281,6 +279,12 @@ class CollectionStore:
             self.data = data
             self.loaded = True
             self.checked_at = time.monotonic()
+
+    def forget_snapshot(self) -> None:
+        """Close ``<name>.json``'s descriptor: the file is about to go."""
+        if self._snapshot is not None:
+            os.close(self._snapshot.fd)
+            self._snapshot = None
 
     def retire_journal(self) -> None:
         """Close the journal: its records are in the snapshot, or about to be forgotten."""
