@@ -160,3 +160,24 @@ async def test_a_failed_write_does_not_bring_a_dropped_collection_back(tmp_path:
         await c.set("a", 1)
         assert await other.list_collections() == ["c"]
     assert await _read_afresh(tmp_path) == {"a": 1}
+
+
+async def test_a_drop_decided_before_its_folder_sync_failed_reports_success(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    decided = False
+
+    def every_fsync_after_the_deciding_unlink(name: str, args: tuple[Any, ...]) -> bool:
+        nonlocal decided
+        decided = decided or (name == "os.unlink" and str(args[0]).endswith("c.json"))
+        return decided and name == "os.fsync"
+
+    db = await _folded_and_journaled(tmp_path)
+    with SyscallFaults(matching=every_fsync_after_the_deciding_unlink):
+        assert await db.drop_collection("c") is True
+    assert "finishing the drop" in caplog.text
+    assert await db.list_collections() == []
+    await db.close()
+    async with AsyncJSONDB(tmp_path) as again:
+        assert await again.list_collections() == []
+    assert not (tmp_path / "c.json").exists()  # a leftover set-aside journal is settled at use

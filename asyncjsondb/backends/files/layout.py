@@ -20,6 +20,7 @@ collection's lock. docs/file-format.md describes every file.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from ...errors import CorruptFileError, InvalidNameError, StorageError
 from ...names import validate_collection_name
 from . import atomic
 
+_log = logging.getLogger("asyncjsondb")
 SNAPSHOT_SUFFIX = ".json"
 JOURNAL_SUFFIX = ".journal"
 
@@ -117,8 +119,9 @@ def remove_collection(paths: CollectionFiles) -> None:
 
     1. rename the journal to ``.<name>.journal.dropped``;  2. delete ``<name>.json``, which
     decides the drop;  3. delete the set-aside journal. A failure before 2 puts the journal back.
-    After a crash, the next open (``settle_leftovers``) undoes a drop interrupted before 2 and
-    finishes one interrupted after it.
+    A failure after 2 is logged, not raised: the drop is decided, and a caller told it failed
+    would think the collection whole. After a crash, the next open (``settle_leftovers``) undoes
+    a drop interrupted before 2 and finishes one interrupted after it.
     """
     set_aside = _rename_if_present(paths.journal, paths.dropped)
     try:
@@ -129,8 +132,13 @@ def remove_collection(paths: CollectionFiles) -> None:
         if set_aside:
             os.replace(paths.dropped, paths.journal)  # if this fails too, the next open does it
         raise
-    atomic.fsync_directory(paths.directory)
-    atomic.remove_file(paths.dropped)
+    try:
+        atomic.fsync_directory(paths.directory)
+        atomic.remove_file(paths.dropped)
+    except (
+        OSError
+    ):  # the next open finishes it (or, if the deletion never reached the disk, undoes it)
+        _log.warning("finishing the drop of %s failed", paths.snapshot, exc_info=True)
 
 
 def _rename_if_present(source: Path, target: Path) -> bool:
