@@ -213,5 +213,7 @@ async def test_an_interrupted_drops_journal_never_overwrites_a_newer_one(db_path
     async with AsyncJSONDB(db_path) as db:
         with pytest.raises(CorruptFileError, match=r"\.c\.journal\.dropped.*c\.journal"):
             await (await db.get_collection("c")).get("old")
+    report = check_database(db_path, repair=True)
+    assert [(p.path.name, p.repairable) for p in report.problems] == [(".c.journal.dropped", False)]
     assert (db_path / "c.journal").read_bytes() == newer
     assert (db_path / ".c.journal.dropped").exists()

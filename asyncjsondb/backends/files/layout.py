@@ -149,12 +149,18 @@ def _rename_if_present(source: Path, target: Path) -> bool:
     return True
 
 
+def conflicting_drop(paths: CollectionFiles) -> bool:
+    """Whether an undecided drop's set-aside journal has a newer journal beside it (written by a
+    process that missed the drop): putting it back would overwrite that one, so nothing may."""
+    return paths.dropped.exists() and paths.snapshot.exists() and paths.journal.exists()
+
+
 def _settle_drop(paths: CollectionFiles) -> list[str]:
     """A drop sets the journal aside, then deletes ``<name>.json``: that deletion decides it."""
     if not paths.dropped.exists():
         return []
     if paths.snapshot.exists():  # not decided: the collection stays whole
-        if paths.journal.exists():  # written since: neither may overwrite the other
+        if conflicting_drop(paths):
             raise CorruptFileError(
                 paths.dropped,
                 f"an interrupted drop's journal, beside a newer {paths.journal}; "
