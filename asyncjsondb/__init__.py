@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .backup import BackupInfo
 from .collection import Collection
 from .database import AsyncJSONDB, create_database
 from .document import Document
@@ -18,6 +19,7 @@ from .errors import (
     InvalidQueryError,
     InvalidValueError,
     LockTimeoutError,
+    ReadOnlyError,
     ServerError,
     StorageError,
 )
@@ -28,6 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AsyncJSONDB",
     "BackupError",
+    "BackupInfo",
     "Collection",
     "ConfigurationError",
     "CorruptFileError",
@@ -41,6 +44,7 @@ __all__ = [
     "InvalidQueryError",
     "InvalidValueError",
     "LockTimeoutError",
+    "ReadOnlyError",
     "ServerError",
     "StorageError",
     "create_database",

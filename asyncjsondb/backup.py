@@ -11,6 +11,9 @@ import hashlib
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -29,23 +32,37 @@ def check_target(target: Path) -> None:
         raise BackupError(target, "already exists and is not an empty folder")
 
 
+def _in_blocks(pieces: Iterator[bytes], per_block: int = 1000) -> Iterator[bytes]:
+    """Join ``pieces`` a thousand at a time: joining a whole large collection at once would
+    hold the GIL, and so every event loop of the process, for a long copy."""
+    while block := b"".join(islice(pieces, per_block)):
+        yield block
+
+
 def write_backup(moment: dict[str, dict[str, bytes]], target: Path) -> None:
     """Write ``moment`` (collection -> key -> encoded value) as a backup folder at ``target``."""
     check_target(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # name the folder on the way that could not be made
+        raise StorageError(f"write the backup {target}:", exc.filename or target, exc) from exc
     temp = atomic.temp_path_for(target)
+    placed = False
     try:
         temp.mkdir()
         entries = {}
         for name, data in moment.items():
-            raw = b"".join(snapshot.render(data))
+            blocks = list(_in_blocks(snapshot.render(data)))
             written = layout.CollectionFiles(temp, name).snapshot
-            os.close(atomic.write_atomically(written, [raw]))
+            os.close(atomic.write_atomically(written, blocks))
+            digest = hashlib.sha256()
+            for block in blocks:
+                digest.update(block)
             entries[name] = {
                 "file": written.name,
                 "records": len(data),
-                "bytes": len(raw),
-                "sha256": hashlib.sha256(raw).hexdigest(),
+                "bytes": sum(map(len, blocks)),
+                "sha256": digest.hexdigest(),
             }
         manifest = {
             "format": FORMAT,
@@ -57,16 +74,67 @@ def write_backup(moment: dict[str, dict[str, bytes]], target: Path) -> None:
         if target.exists():
             target.rmdir()
         os.rename(temp, target)
+        placed = True
         atomic.fsync_directory(target.parent)
     except BaseException as exc:
-        shutil.rmtree(temp, ignore_errors=True)
+        # A backup whose rename may not be durable is taken back, so that a retry can write it.
+        shutil.rmtree(target if placed else temp, ignore_errors=True)
         if isinstance(exc, OSError) and not isinstance(exc, StorageError):
             raise StorageError("write the backup", target, exc) from exc
         raise
 
 
-def read_backup(source: Path) -> dict[str, tuple[bytes, dict[str, bytes]]]:
-    """Verify a whole backup; return each collection's file bytes and parsed data."""
+def read_backup(source: Path, only: str | None = None) -> dict[str, tuple[bytes, dict[str, bytes]]]:
+    """Verify a whole backup (or, with ``only``, its manifest and that collection); return each
+    collection's file bytes and parsed data."""
+    entries = _read_manifest(source)["collections"]
+    if only is not None:
+        if only not in entries:
+            held = ", ".join(sorted(entries)) or "none"
+            raise BackupError(source, f"holds no collection {only!r} (it holds: {held})")
+        entries = {only: entries[only]}
+    return {name: _read_entry(source, entry) for name, entry in entries.items()}
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """A backup folder as its manifest describes it (its files are verified only by a restore
+    or ``check``)."""
+
+    path: Path
+    created: str  # UTC, ISO 8601
+    collections: dict[str, int]  # name -> records
+    bytes: int  # of its collection files
+
+
+def list_backups(folder: Path) -> list[BackupInfo]:
+    """The backups in ``folder`` (its sub-folders with a readable manifest, and itself), oldest
+    first. Folders that are not backups are left out."""
+    if not folder.is_dir():
+        raise BackupError(folder, "no such folder")
+    try:
+        candidates = [folder, *sorted(p for p in folder.iterdir() if p.is_dir())]
+    except OSError as exc:
+        raise StorageError("list", folder, exc) from exc
+    found = []
+    for candidate in candidates:
+        try:
+            manifest = _read_manifest(candidate)
+        except (BackupError, CorruptFileError, StorageError):
+            continue
+        entries = manifest["collections"]
+        records = {name: _count(entry.get("records")) for name, entry in entries.items()}
+        size = sum(_count(entry.get("bytes")) for entry in entries.values())
+        found.append(BackupInfo(candidate, str(manifest.get("created", "")), records, size))
+    return sorted(found, key=lambda info: (info.created, str(info.path)))
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _read_manifest(source: Path) -> dict[str, Any]:
+    """The manifest, its format and each collection's name and entry checked."""
     manifest_path = source / MANIFEST_NAME
     if not source.is_dir():
         raise BackupError(source, "no such folder")
@@ -74,6 +142,9 @@ def read_backup(source: Path) -> dict[str, tuple[bytes, dict[str, bytes]]]:
         manifest: Any = decode(manifest_path.read_bytes())
     except FileNotFoundError:
         raise BackupError(source, f"no {MANIFEST_NAME}: not a backup folder") from None
+    except OSError as exc:
+        problem = exc.strerror or type(exc).__name__
+        raise BackupError(source, f"cannot read {MANIFEST_NAME}: {problem}") from exc
     except (DecodeError, ValueError) as exc:
         raise CorruptFileError(manifest_path, f"not valid JSON ({exc})") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
@@ -83,15 +154,14 @@ def read_backup(source: Path) -> dict[str, tuple[bytes, dict[str, bytes]]]:
     entries = manifest.get("collections")
     if not isinstance(entries, dict):
         raise CorruptFileError(manifest_path, "'collections' is not an object")
-    return {
-        validate_collection_name(name): _read_entry(source, entry)
-        for name, entry in entries.items()
-    }
+    for entry in entries.values():
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+            raise CorruptFileError(manifest_path, f"bad collection entry {entry!r}")
+    manifest["collections"] = {validate_collection_name(n): e for n, e in entries.items()}
+    return manifest
 
 
-def _read_entry(source: Path, entry: Any) -> tuple[bytes, dict[str, bytes]]:
-    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
-        raise CorruptFileError(source / MANIFEST_NAME, f"bad collection entry {entry!r}")
+def _read_entry(source: Path, entry: dict[str, Any]) -> tuple[bytes, dict[str, bytes]]:
     path = source / entry["file"]
     if path.parent != source or not path.name.endswith(layout.SNAPSHOT_SUFFIX):
         raise CorruptFileError(source / MANIFEST_NAME, f"bad file name {entry['file']!r}")

@@ -10,8 +10,10 @@ from typing import Any
 
 from .backends import open_backend
 from .backends.base import Backend, CollectionBackend
+from .backup import BackupInfo, list_backups
+from .bridge import run_blocking
 from .collection import Collection
-from .errors import DatabaseClosedError
+from .errors import DatabaseClosedError, ReadOnlyError
 from .names import validate_collection_name
 from .options import Options
 
@@ -56,6 +58,12 @@ class AsyncJSONDB:
         self._used = True
         return self._backend
 
+    def _start_writing(self, operation: str) -> Backend:
+        backend = self._start()
+        if self.options.read_only:
+            raise ReadOnlyError(self._backend.location, operation)
+        return backend
+
     # -- collections -----------------------------------------------------------------------
 
     async def get_collection(self, name: str) -> Collection:
@@ -69,14 +77,17 @@ class AsyncJSONDB:
             return cached[0]
         validate_collection_name(name)
         backend = await self._start().collection(name)
-        collection = Collection(self, name, backend, self._check_open)
+        collection = Collection(
+            self, name, backend, self._check_open, read_only=self.options.read_only
+        )
         return self._collections.setdefault(name, (collection, backend))[0]
 
     async def drop_collection(self, name: str) -> bool:
         """Delete the collection's files; False when it did not exist."""
         validate_collection_name(name)
+        backend = self._start_writing(f"dropping {name!r}")
         self._collections.pop(name, None)
-        return await self._start().drop(name)
+        return await backend.drop(name)
 
     async def list_collections(self) -> list[str]:
         """Names of the collections in the database, sorted."""
@@ -84,7 +95,7 @@ class AsyncJSONDB:
 
     async def compact(self) -> list[str]:
         """Fold every collection's journal into its ``.json`` file; return the ones compacted."""
-        return await self._start().compact()
+        return await self._start_writing("compaction").compact()
 
     # -- backup ----------------------------------------------------------------------------
 
@@ -96,14 +107,27 @@ class AsyncJSONDB:
         await self._start().backup(Path(backup_path))
         return True
 
-    async def restore(self, backup_path: str | os.PathLike[str]) -> bool:
+    async def restore(
+        self, backup_path: str | os.PathLike[str], *, collection: str | None = None
+    ) -> bool:
         """Replace every collection with the backup's, after verifying the whole backup.
 
         A missing or corrupt backup raises and changes nothing. Afterwards the database holds
-        exactly the backup's collections, for existing ``Collection`` objects too.
+        exactly the backup's collections, for existing ``Collection`` objects too. With
+        ``collection``, only that one is replaced (from a backup whose manifest and that file
+        verify); the others are left as they are.
         """
-        await self._start().restore(Path(backup_path))
+        if collection is not None:
+            validate_collection_name(collection)
+        backend = self._start_writing("restore")
+        await backend.restore(Path(backup_path), collection)
         return True
+
+    async def list_backups(self, folder: str | os.PathLike[str]) -> list[BackupInfo]:
+        """The backups in ``folder`` and in its sub-folders, oldest first (from their manifests:
+        path, creation time, records per collection, bytes)."""
+        self._check_open()
+        return await run_blocking(list_backups, Path(folder))
 
     # -- lifetime --------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ Every failure a caller can see is a ``DatabaseError``; catch a subclass to handl
     ├── BackupError            a backup folder that is missing or incomplete
     ├── ConfigurationError     an unknown or out-of-range option
     ├── DatabaseClosedError    a call on a database after ``close()``
+    ├── ReadOnlyError          a write to a database opened with ``read_only=True``
     ├── LockTimeoutError       another process held the collection lock for too long
     ├── ServerError            the database server (PostgreSQL) failed or could not be reached
     └── StorageError           the operating system refused a read or write (disk full, EACCES)
@@ -114,6 +115,17 @@ class DatabaseClosedError(DatabaseError):
     def __init__(self, db_path: str | Path) -> None:
         self.db_path = Path(db_path)
         super().__init__(f"database {self.db_path} is closed")
+
+
+class ReadOnlyError(DatabaseError):
+    """A write (or drop, compaction, restore) on a database opened with ``read_only=True``."""
+
+    def __init__(self, location: str | Path, operation: str) -> None:
+        self.location = str(location)
+        self.operation = operation
+        super().__init__(
+            f"database {self.location} was opened with read_only=True: {operation} would write"
+        )
 
 
 class LockTimeoutError(DatabaseError, TimeoutError):

@@ -33,7 +33,7 @@ def validate_key(key: object) -> str:
     """Return ``key`` as a plain str, else raise InvalidKeyError.
 
     JSON object keys are strings; NUL is refused because PostgreSQL's text cannot hold it, and a
-    key must mean the same on every backend.
+    lone surrogate because UTF-8 cannot: a key must mean the same on every backend.
     """
     if type(key) is not str:
         if not isinstance(key, str):
@@ -41,4 +41,9 @@ def validate_key(key: object) -> str:
         key = str.__str__(key)  # the text itself, not an Enum's "Colour.RED"
     if "\0" in key:
         raise InvalidKeyError(key, "keys must not contain NUL (\\0)")
+    if not key.isascii():
+        try:
+            key.encode()
+        except UnicodeEncodeError:
+            raise InvalidKeyError(key, "keys must not hold a lone surrogate (not UTF-8)") from None
     return key

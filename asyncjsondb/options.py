@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -16,8 +17,12 @@ class Options:
     loss). ``'flush'``: it is handed to the operating system (survives a crash of the process, not
     of the machine), several times faster; like SQLite's ``synchronous=FULL`` and ``NORMAL``.
 
-    ``cache_ttl``: how many seconds a read may lag behind writes made by *other* processes; reads
-    always see this process's own writes. 0 checks the files on every read.
+    ``cache_ttl``: the longest a read trusts memory without looking at the files. On one machine
+    reads never lag (a shared-memory change counter, ``backends/files/changes``); it bounds
+    staleness only for writes from other hosts of a network file system. 0 checks every read.
+
+    ``read_only``: read without writing anything, for read-only media or accounts; every write
+    raises ``ReadOnlyError`` (see docs/read-only.md for what a reader locks and sees).
 
     ``lock_timeout`` and the compaction options go with the folder's stores, which every database
     object of the process on that folder shares: the first object's values apply.
@@ -32,16 +37,20 @@ class Options:
     schema: str | None = None
     table_prefix: str | None = None
     pool_size: int | None = None
+    read_only: bool = False
 
     def __post_init__(self) -> None:
         if self.durability not in ("fsync", "flush"):
             raise ConfigurationError("durability", "must be 'fsync' or 'flush'")
         for name in ("cache_ttl", "lock_timeout", "compact_ratio", "compact_min_bytes"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise ConfigurationError(name, f"must be a non-negative number, not {value!r}")
-        if not isinstance(self.auto_compact, bool):
-            raise ConfigurationError("auto_compact", "must be True or False")
+        if not math.isfinite(self.lock_timeout):
+            raise ConfigurationError("lock_timeout", "must be finite (seconds to wait for a lock)")
+        for name in ("auto_compact", "read_only"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigurationError(name, "must be True or False")
         for name in ("schema", "table_prefix"):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
                 raise ConfigurationError(name, "must be a str")

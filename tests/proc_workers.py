@@ -287,9 +287,9 @@ async def _serve(conn: Connection, path: str, options: dict[str, Any]) -> None:
             result: Any = None
             if method == "close":
                 await db.close()
-            else:
-                collection = await db.get_collection(name)
-                result = await getattr(collection, method)(*args)
+            else:  # no collection name: a method of the database itself
+                target = await db.get_collection(name) if name else db
+                result = await getattr(target, method)(*args)
         except Exception as exc:  # reported to the test, which fails with it
             conn.send(("error", repr(exc)))
             continue

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from asyncjsondb import AsyncJSONDB, DatabaseError, InvalidKeyError
+from asyncjsondb import AsyncJSONDB, ConfigurationError, DatabaseError, InvalidKeyError
 
-BARE = "defect 9: a bare Python exception escapes where a DatabaseError belongs"
 Misuse = Callable[[Any], Awaitable[Any]]
 MISUSES: list[tuple[str, Misuse]] = [
     ("set_many a 1-tuple", lambda c: c.set_many([("a",)])),
@@ -24,7 +23,6 @@ MISUSES: list[tuple[str, Misuse]] = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason=BARE)
 @pytest.mark.parametrize("misuse", [m for _, m in MISUSES], ids=[n for n, _ in MISUSES])
 async def test_a_misused_collection_method_raises_a_database_error(
     tmp_path: Path, misuse: Misuse
@@ -37,11 +35,6 @@ async def test_a_misused_collection_method_raises_a_database_error(
         assert await c.items() == [("kept", 1)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect 9: a key with a lone surrogate is not refused as an invalid key: the files "
-    "read None (and writes call it a bad value), PostgreSQL raises a ServerError",
-)
 @pytest.mark.parametrize("read", ["get", "exists", "delete"])
 async def test_a_lone_surrogate_key_is_an_invalid_key(db: AsyncJSONDB, read: str) -> None:
     c = await db.get_collection("c")
@@ -49,7 +42,6 @@ async def test_a_lone_surrogate_key_is_an_invalid_key(db: AsyncJSONDB, read: str
         await getattr(c, read)("\udc80")
 
 
-@pytest.mark.xfail(strict=True, reason=f"{BARE}: OverflowError from an infinite lock_timeout")
 async def test_an_infinite_lock_timeout_is_refused_or_works(tmp_path: Path) -> None:
     try:
         db = AsyncJSONDB(tmp_path, lock_timeout=float("inf"))
@@ -57,6 +49,22 @@ async def test_an_infinite_lock_timeout_is_refused_or_works(tmp_path: Path) -> N
         return
     async with db:
         await (await db.get_collection("c")).set("k", 1)
+
+
+@pytest.mark.parametrize("option", ["lock_timeout", "cache_ttl", "compact_ratio"])
+def test_a_nan_option_is_refused_by_name(tmp_path: Path, option: str) -> None:
+    with pytest.raises(ConfigurationError, match=option):
+        AsyncJSONDB(tmp_path, **{option: float("nan")})
+
+
+async def test_a_lone_surrogate_key_is_refused_by_writes_and_changes_nothing(
+    db: AsyncJSONDB,
+) -> None:
+    c = await db.get_collection("c")
+    await c.set("kept", 1)
+    with pytest.raises(InvalidKeyError, match="surrogate"):
+        await c.set_many({"ok": 1, "\udc80": 2})
+    assert await c.items() == [("kept", 1)]
 
 
 async def _a_backup(tmp_path: Path) -> Path:
@@ -78,7 +86,6 @@ def _manifest_a_symlink_loop(backup: Path) -> None:
     os.symlink(manifest.name, manifest)
 
 
-@pytest.mark.xfail(strict=True, reason=f"{BARE}: IsADirectoryError / ELOOP from restore")
 @pytest.mark.parametrize(
     "damage", [_manifest_a_folder, _manifest_a_symlink_loop], ids=["folder", "symlink-loop"]
 )
@@ -94,7 +101,6 @@ async def test_restoring_from_an_odd_manifest_raises_a_database_error(
         assert await (await db.get_collection("c")).items() == [("kept", 1)]
 
 
-@pytest.mark.xfail(strict=True, reason=f"{BARE}: FileExistsError from backup under a file")
 async def test_a_backup_under_a_file_raises_a_database_error(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
     async with AsyncJSONDB(tmp_path / "db") as db:

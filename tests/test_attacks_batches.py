@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asyncjsondb import AsyncJSONDB
-from asyncjsondb.backends.files import changes, journal
+from asyncjsondb.backends.files import batches, journal
 from asyncjsondb.backends.files.journal import BatchRecord, DeleteRecord, Record, SetRecord
 
 KEYS = [f"k{i}" for i in range(20_000)]
@@ -125,4 +125,4 @@ def test_a_batch_applied_at_once_leaves_what_a_replay_leaves(
     replayed = {key: b"0" for key in before}
     journal.apply(replayed, committed)
     at_once = {key: b"0" for key in before}
-    assert list(changes.apply_committed(at_once, committed).items()) == list(replayed.items())
+    assert list(batches.apply_committed(at_once, committed).items()) == list(replayed.items())

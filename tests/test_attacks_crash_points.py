@@ -26,25 +26,7 @@ from tests.faults import SyscallFaults
 
 pytestmark = pytest.mark.timeout(60)
 
-HALF_RESTORE = (
-    "new: a crash in restore's swap phase leaves some collections restored and others not; "
-    "the next open cannot tell, so half a restore stays"
-)
-KNOWN: dict[tuple[str, str], str] = {
-    **{
-        ("restore", f"{n}-{call}"): HALF_RESTORE
-        for n, call in (
-            (32, "os.open"),
-            (33, "os.fsync"),
-            (34, "os.replace"),
-            (35, "os.unlink"),
-            (36, "os.open"),
-            (37, "os.fsync"),
-            (38, "os.unlink"),
-            (39, "os.replace"),
-        )
-    },
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(scope="module")

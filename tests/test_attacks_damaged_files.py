@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -70,16 +72,51 @@ async def test_a_checksummed_line_that_is_not_json_is_refused(tmp_path: Path) ->
         json.loads((tmp_path / "c.json").read_bytes())  # never a file it cannot read back
 
 
-@pytest.mark.xfail(strict=True, reason="defect 8: a big integer in a .json is read as a float")
-async def test_an_integer_beyond_64_bits_is_exact_or_refused(tmp_path: Path) -> None:
-    (tmp_path / "c.json").write_bytes(b'{"a": 18446744073709551616}\n')
-    async with AsyncJSONDB(tmp_path) as db:
+BIG_FILES = {
+    "json-any-layout": ("c.json", b'{"a": 18446744073709551616}\n', 6),
+    "json-engine-layout": ("c.json", b'{\n"a":[1,-9223372036854775809]\n}\n', 9),
+    "journal": ("c.journal", _line(b's3:"a"18446744073709551616'), 0),
+    "journal-batch": (
+        "c.journal",
+        _line(b's3:"z"1') + _line(b'b32:s3:"a"{"n":-9223372036854775809}'),
+        16,  # where the second line starts
+    ),
+}
+READ_BIG = """
+import asyncio, sys
+from pathlib import Path
+if sys.argv[2] == "json":
+    sys.modules["orjson"] = None  # as if the 'fast' extra were not installed
+from asyncjsondb import AsyncJSONDB, CorruptFileError
+
+async def main():
+    async with AsyncJSONDB(sys.argv[1]) as db:
         try:
-            value = await (await db.get_collection("c")).get("a")
+            print("read", repr(await (await db.get_collection("c")).get("a")))
         except CorruptFileError as exc:
-            assert Path(exc.path).name == "c.json" and exc.position is not None
-        else:
-            assert value == 18446744073709551616 and isinstance(value, int)
+            print("refused", Path(exc.path).name, exc.position)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("library", ["orjson", "json"])
+@pytest.mark.parametrize("where", list(BIG_FILES))
+def test_an_integer_beyond_64_bits_is_refused_naming_file_and_byte(
+    tmp_path: Path, where: str, library: str
+) -> None:
+    """Never rounded to a float: refused with both codecs, at the byte where the integer stands."""
+    name, content, position = BIG_FILES[where]
+    (tmp_path / name).write_bytes(content)
+    done = subprocess.run(
+        [sys.executable, "-c", READ_BIG, str(tmp_path), library],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["refused", name, str(position)]
+    assert (tmp_path / name).read_bytes() == content  # never rewritten
 
 
 async def test_a_hole_mid_journal_after_power_loss_is_reported_not_cut(tmp_path: Path) -> None:

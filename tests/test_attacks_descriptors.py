@@ -68,11 +68,6 @@ def _grown_by(path: Path, mode: str) -> int:
     return int(out.stdout)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect 11: values written by set_many keep their encoder's allocation (about 4 KB "
-    "each), many times what the same data takes when read from the files",
-)
 def test_bulk_writes_keep_no_more_memory_than_a_fresh_read(tmp_path: Path) -> None:
     written = _grown_by(tmp_path, "write")
     read = _grown_by(tmp_path, "read")

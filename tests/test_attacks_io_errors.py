@@ -32,32 +32,7 @@ from tests.faults import SyscallFaults
 
 SINGLE_WRITES = {"set", "set_many", "delete", "delete_many", "update", "increment", "clear"}
 
-BACKUP_DONE = (
-    "new: backup raises after its folder is in place (the parent's fsync failed): the "
-    "backup is left complete and a retry fails with 'already exists'"
-)
-HALF_RESTORE = (
-    "new: a failure in restore's swap phase leaves some collections restored and others "
-    "not: half a restore"
-)
-
-KNOWN: dict[tuple[str, str], str] = {
-    ("backup", "23-os.open"): BACKUP_DONE,
-    ("backup", "24-os.fsync"): BACKUP_DONE,
-    **{
-        ("restore", f"{n}-{call}"): HALF_RESTORE
-        for n, call in (
-            (32, "os.open"),
-            (33, "os.fsync"),
-            (34, "os.replace"),
-            (35, "os.unlink"),
-            (36, "os.open"),
-            (37, "os.fsync"),
-            (38, "os.unlink"),
-            (39, "os.replace"),
-        )
-    },
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(scope="module")

@@ -1,28 +1,151 @@
-"""A database on read-only media, or of a read-only account, can be read."""
+"""A database on read-only media, or of a read-only account, can be read: ``read_only=True``
+writes nothing, takes each collection's lock through a descriptor opened for reading, and refuses
+every write with a ReadOnlyError that names it."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from asyncjsondb import AsyncJSONDB
+from asyncjsondb import AsyncJSONDB, ConfigurationError, LockTimeoutError, ReadOnlyError
+from asyncjsondb.backends.files import journal
+from asyncjsondb.backends.files.layout import CollectionFiles
+from asyncjsondb.backends.files.locks import ProcessLock
+from asyncjsondb.codec import encode_key
 from tests.faults import ReadOnlyMedia
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect 12: opening needs write access to the lock files, so a read-only database "
-    "cannot be read at all (and there is no read_only option)",
-)
+async def _folded_and_journaled(path: Path) -> None:
+    """``folded`` in c.json and ``journaled`` in c.journal, as a process that died leaves them."""
+    async with AsyncJSONDB(path) as db:
+        await (await db.get_collection("c")).set("folded", 1)
+    record = journal.SetRecord("journaled", encode_key("journaled"), b"2")
+    (path / "c.journal").write_bytes(journal.frame(record))
+
+
+def _listing(path: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
+
+
 async def test_a_read_only_database_can_be_read(tmp_path: Path) -> None:
-    async with AsyncJSONDB(tmp_path) as db:
-        c = await db.get_collection("c")
-        await c.set("folded", 1)
-        await db.compact()
-        await c.set("journaled", 2)
+    await _folded_and_journaled(tmp_path)
     with ReadOnlyMedia():
         async with AsyncJSONDB(tmp_path, read_only=True) as db:
             assert await db.list_collections() == ["c"]
             c = await db.get_collection("c")
             assert await c.items() == [("folded", 1), ("journaled", 2)]
+
+
+Write = Callable[[AsyncJSONDB], Awaitable[Any]]
+
+
+async def _in_c(db: AsyncJSONDB, method: str, *args: Any) -> Any:
+    return await getattr(await db.get_collection("c"), method)(*args)
+
+
+WRITES: dict[str, Write] = {
+    "set": lambda db: _in_c(db, "set", "k", 1),
+    "set_many": lambda db: _in_c(db, "set_many", {"k": 1}),
+    "delete": lambda db: _in_c(db, "delete", "folded"),
+    "delete_many": lambda db: _in_c(db, "delete_many", ["folded"]),
+    "clear": lambda db: _in_c(db, "clear"),
+    "update": lambda db: _in_c(db, "update", "folded", {"a": 1}),
+    "increment": lambda db: _in_c(db, "increment", "folded"),
+    "drop_collection": lambda db: db.drop_collection("c"),
+    "compact": lambda db: db.compact(),
+    "restore": lambda db: db.restore(db.db_path),  # type: ignore[arg-type]
+}
+
+
+@pytest.mark.parametrize("write", list(WRITES))
+async def test_every_write_is_refused_by_name_and_changes_nothing(
+    tmp_path: Path, write: str
+) -> None:
+    await _folded_and_journaled(tmp_path)
+    before = _listing(tmp_path)
+    with ReadOnlyMedia():
+        async with AsyncJSONDB(tmp_path, read_only=True) as db:
+            with pytest.raises(ReadOnlyError, match="read_only=True") as refused:
+                await WRITES[write](db)
+            assert write.split("_")[0][:6] in refused.value.operation
+            assert await (await db.get_collection("c")).items() == [
+                ("folded", 1),
+                ("journaled", 2),
+            ]
+    assert _listing(tmp_path) == before
+
+
+async def test_a_missing_collection_reads_empty_and_no_file_is_made(tmp_path: Path) -> None:
+    await _folded_and_journaled(tmp_path)
+    before = _listing(tmp_path)
+    with ReadOnlyMedia():
+        async with AsyncJSONDB(tmp_path, read_only=True) as db:
+            assert await (await db.get_collection("absent")).items() == []
+    assert _listing(tmp_path) == before
+
+
+async def test_a_torn_journal_tail_is_skipped_not_cut(tmp_path: Path) -> None:
+    await _folded_and_journaled(tmp_path)
+    with (tmp_path / "c.journal").open("ab") as journal:
+        journal.write(b"0000torn")
+    before = _listing(tmp_path)
+    with ReadOnlyMedia():
+        async with AsyncJSONDB(tmp_path, read_only=True) as db:
+            assert await (await db.get_collection("c")).get("journaled") == 2
+    assert _listing(tmp_path) == before
+
+
+async def test_an_interrupted_compaction_is_named_not_read_in_part(tmp_path: Path) -> None:
+    await _folded_and_journaled(tmp_path)
+    files = CollectionFiles(tmp_path, "c")
+    files.journal.rename(files.folded)  # the crash came between the journal's rename and the file's
+    with ReadOnlyMedia():
+        async with AsyncJSONDB(tmp_path, read_only=True) as db:
+            with pytest.raises(ReadOnlyError, match="interrupted compaction"):
+                await (await db.get_collection("c")).get("journaled")
+    async with AsyncJSONDB(tmp_path) as db:  # a writable open finishes it
+        assert await (await db.get_collection("c")).get("journaled") is None
+
+
+async def test_a_reader_takes_the_writers_lock(tmp_path: Path) -> None:
+    """Readers see whole commits and compactions: they wait for the collection's lock."""
+    await _folded_and_journaled(tmp_path)
+    writer = ProcessLock(CollectionFiles(tmp_path, "c").lock, 10)
+    writer.acquire()
+    try:
+        async with AsyncJSONDB(tmp_path, read_only=True, lock_timeout=0.05) as db:
+            with pytest.raises(LockTimeoutError):
+                await (await db.get_collection("c")).get("folded")
+    finally:
+        writer.close()
+
+
+async def test_a_read_only_database_can_be_backed_up(tmp_path: Path) -> None:
+    await _folded_and_journaled(tmp_path / "db")
+    CollectionFiles(tmp_path / "db", "c").changes.unlink(missing_ok=True)  # nor is it made
+    before = _listing(tmp_path / "db")
+    async with AsyncJSONDB(tmp_path / "db", read_only=True) as db:
+        await db.backup(tmp_path / "backup")
+    async with AsyncJSONDB(tmp_path / "backup") as copy:
+        assert await (await copy.get_collection("c")).items() == [("folded", 1), ("journaled", 2)]
+    assert _listing(tmp_path / "db") == before
+
+
+def test_read_only_must_be_a_bool(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="read_only"):
+        AsyncJSONDB(tmp_path, read_only="yes")
+
+
+async def test_a_reader_and_a_writer_in_one_process_keep_their_own_files(tmp_path: Path) -> None:
+    """Whichever opens the folder first, the writer writes under its lock and the reader reads."""
+    await _folded_and_journaled(tmp_path)
+    async with AsyncJSONDB(tmp_path, read_only=True, cache_ttl=0) as reader:
+        assert await (await reader.get_collection("c")).get("journaled") == 2
+        async with AsyncJSONDB(tmp_path) as writer:
+            await (await writer.get_collection("c")).set("new", 3)
+            assert await (await reader.get_collection("c")).get("new") == 3
+    async with AsyncJSONDB(tmp_path) as again:
+        assert await (await again.get_collection("c")).get("new") == 3

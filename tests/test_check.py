@@ -137,6 +137,7 @@ async def test_stale_temp_files_are_removed_by_repair(tmp_path: Path) -> None:
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         ".fresh.lock",
+        ".users.changes",
         ".users.lock",
         "users.json",
     ]
@@ -214,4 +215,6 @@ async def test_an_interrupted_compaction_is_reported_and_finished_by_repair(tmp_
     report = check_database(tmp_path, repair=True)
     assert report.ok and report.repaired[0].startswith("finished an interrupted compaction")
     assert json.loads((tmp_path / "c.json").read_text()) == {"old": 1, "new": 2}
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["c.json"]
+    assert sorted(
+        p.name for p in tmp_path.iterdir() if not p.name.endswith((".lock", ".changes"))
+    ) == ["c.json"]

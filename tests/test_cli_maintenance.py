@@ -139,6 +139,38 @@ def test_restore_needs_yes_when_not_on_a_terminal(backed_up: tuple[Path, Path]) 
     assert restored(db)
 
 
+def test_restore_one_collection_leaves_the_others(backed_up: tuple[Path, Path]) -> None:
+    db, backup = backed_up
+    later = (db / "later.json").read_bytes()
+    refused = cli("restore", db, backup, "--collection", "users")
+    assert refused.code == 2 and "pass --yes" in refused.err
+    done = cli("restore", db, backup, "--collection", "users", "--yes")
+    assert (done.code, done.out) == (0, f"restored users (1 record) from {backup}\n")
+    assert json.loads((db / "users.json").read_text()) == {"ann": 1}
+    assert (db / "later.json").read_bytes() == later
+    missing = cli("restore", db, backup, "--collection", "later", "--yes")
+    assert missing.code == 1 and "holds no collection 'later' (it holds: users)" in missing.err
+    assert cli("restore", db, backup, "--collection", ".x", "--yes").code == 2
+
+
+def test_backup_list_shows_the_backups_oldest_first(tmp_path: Path) -> None:
+    db = tmp_path / "data"
+    assert cli("set", db, "users", "ann", "1", "--create").code == 0
+    made = Path(cli("backup", db, cwd=tmp_path).out.strip())
+    cli("backup", db, "--output", tmp_path / "elsewhere" / "manual")
+    listed = cli("backup", db, "--list")
+    assert listed.code == 0
+    header, *rows = listed.out.splitlines()
+    assert header.split() == ["BACKUP", "CREATED", "COLLECTIONS", "RECORDS", "SIZE"]
+    assert [row.split()[0] for row in rows] == [str(made)]  # PATH's own, beside it
+    elsewhere = json.loads(cli("backup", db, "--list", "-o", tmp_path / "elsewhere", "--json").out)
+    assert [(Path(b["path"]).name, b["collections"]) for b in elsewhere] == [
+        ("manual", {"users": 1})
+    ]
+    empty = cli("backup", db, "--list", "-o", tmp_path / "nothing-here")
+    assert empty.code == 1 and "no such folder" in empty.err
+
+
 def test_restore_refuses_a_missing_folder_unless_create(backed_up: tuple[Path, Path]) -> None:
     _, backup = backed_up
     typo = backup.parent / "dta"

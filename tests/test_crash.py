@@ -31,7 +31,7 @@ WRITER = [sys.executable, "-m", "tests.proc_writer"]  # from ROOT: the package p
 ROUNDS = 12
 # A large snapshot makes each compaction slow, so many kills land in the middle of one.
 BALLAST = {"journal": 0, "compact": 20_000}
-LOCK_FILES = {".c.lock", ".asyncjsondb.lock"}
+LOCK_FILES = {".c.lock", ".c.changes", ".asyncjsondb.lock"}  # not data
 
 pytestmark = pytest.mark.timeout(60)  # real processes: never let one hang the suite
 

@@ -202,6 +202,35 @@ def test_restore_with_noinput(database: Folders, backup: Path) -> None:
     assert asyncio.run(contents()) == {"orders": ORDERS, "users": USERS}  # the open app sees it
 
 
+def test_restore_one_collection_with_keyword_options(database: Folders, backup: Path) -> None:
+    change_everything()
+    out = command("jsondb_restore", backup=str(backup), collection="users", interactive=False)
+    assert out == f"Restored 1 collection(s) from {backup} into {database.path}.\n"
+    assert asyncio.run(contents()) == {"extra": {"x": 1}, "users": USERS}
+    with pytest.raises(CommandError, match="holds no collection 'extra'.*Nothing was changed"):
+        command("jsondb_restore", str(backup), "--collection", "extra", "--noinput")
+    with pytest.raises(CommandError, match="invalid collection name"):
+        command("jsondb_restore", str(backup), "--collection", "../x", "--noinput")
+
+
+def test_restore_one_collection_asks_about_that_one(database: Folders, backup: Path) -> None:
+    change_everything()
+    out = command("jsondb_restore", str(backup), "--collection", "users", stdin=io.StringIO("no\n"))
+    assert "replaces the collection 'users':" in out
+    assert [line.split()[0] for line in out.splitlines()[2:3]] == ["users"]
+    assert asyncio.run(contents())["users"] == {"ada": {"name": "Changed"}}
+
+
+def test_backup_list_shows_the_backups_of_backup_dir(database: Folders, backup: Path) -> None:
+    header, *rows = command("jsondb_backup", "--list").splitlines()
+    assert header.split() == ["backup", "created", "collections", "records", "bytes"]
+    assert [row.split()[:4] for row in rows] == [[str(backup), rows[0].split()[1], "2", "3"]]
+    elsewhere = database.path.parent / "elsewhere"
+    command("jsondb_backup", output=str(elsewhere / "one"))
+    listed = command("jsondb_backup", list=True, output=str(elsewhere))
+    assert [row.split()[0] for row in listed.splitlines()[1:]] == [str(elsewhere / "one")]
+
+
 def test_restore_asks_and_no_changes_nothing(database: Folders, backup: Path) -> None:
     change_everything()
     before = files_of(database.path)

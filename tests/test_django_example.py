@@ -82,6 +82,11 @@ def test_manage_py_every_command(database: Path, tmp_path: Path) -> None:
     assert "CommandError: give the backup folder to restore" in nothing.stderr
     restored = manage(database, "jsondb_restore", str(output), "--noinput")
     assert restored.returncode == 0
+    one = manage(database, "jsondb_restore", str(output), "--collection", "users", "--noinput")
+    assert (one.returncode, one.stderr) == (0, "")
+    listed = manage(database, "jsondb_backup", "--list", "--output", str(tmp_path))
+    assert listed.returncode == 0
+    assert [row.split()[0] for row in listed.stdout.splitlines()[1:]] == [str(output)]
 
 
 def test_manage_py_read_only_commands_are_not_stopped_by_an_unwritable_backup_dir(
@@ -92,6 +97,9 @@ def test_manage_py_read_only_commands_are_not_stopped_by_an_unwritable_backup_di
     for reading in (["jsondb_collections"], ["jsondb_check"]):
         done = manage(database, *reading)
         assert (done.returncode, done.stderr) == (0, ""), reading
+    listing = manage(database, "jsondb_backup", "--list")  # not stopped by E003: it says why
+    assert listing.returncode == 1 and "E003" not in listing.stderr
+    assert f"backup {backup_dir}: no such folder" in listing.stderr
     for writing in (["jsondb_backup"], ["jsondb_check", "--repair"]):
         refused = manage(database, *writing)
         assert refused.returncode == 1 and "asyncjsondb.E003" in refused.stderr, writing

@@ -103,3 +103,28 @@ async def test_two_uvicorn_workers_count_every_increment(tmp_path: Path) -> None
     assert while_running == {"total": {"value": total}}
     assert await read_collection(db_path, "counters") == {"total": {"value": total}}
     assert not (db_path / "counters.journal").exists()  # both workers closed the db at shutdown
+
+
+READS = 60
+
+
+async def test_two_uvicorn_workers_read_every_acknowledged_write(tmp_path: Path) -> None:
+    """Read-your-writes behind a load balancer: a read that follows an acknowledged increment,
+    whichever worker answers it, returns that increment (the default ``cache_ttl`` is 1 s)."""
+    db_path, log = tmp_path / "db", tmp_path / "uvicorn.log"
+    limits = httpx2.Limits(max_connections=10, max_keepalive_connections=0)  # new connection each
+    port = free_port()
+    across: list[tuple[int, int]] = []  # (written, read) when another worker answered the read
+    with uvicorn_workers(db_path, port, log) as server:
+        async with httpx2.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30
+        ) as client:
+            await wait_for_both_workers(client, server, log)
+            for _ in range(READS):
+                written = (await client.post("/counters/total/increment")).json()
+                read = (await client.get("/counters/total")).json()
+                assert read["value"] == written["value"], log.read_text()
+                if read["served_by"] != written["served_by"]:
+                    across.append((written["value"], read["value"]))
+    assert across, "no read landed on the other worker"
+    print(f"\n{len(across)} of {READS} reads answered by the other worker, none stale")

@@ -96,7 +96,7 @@ async def test_a_compaction_interrupted_at_any_step_keeps_values_and_order(
     async with AsyncJSONDB(db_path) as db:
         assert await (await db.get_collection("c")).items() == [("b", 2), ("a", 3), ("c", 4)]
     assert json.loads((db_path / "c.json").read_text()) == {"b": 2, "a": 3, "c": 4}
-    assert {p.name for p in db_path.iterdir()} == {"c.json", ".c.lock"}
+    assert {p.name for p in db_path.iterdir()} == {"c.json", ".c.lock", ".c.changes"}
 
 
 async def test_a_restore_that_fails_part_way_changes_nothing(

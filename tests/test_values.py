@@ -168,7 +168,7 @@ def test_every_error_is_a_database_error() -> None:
     from asyncjsondb import errors
 
     classes = [getattr(errors, n) for n in dir(errors) if n.endswith("Error")]
-    assert len(classes) == 14
+    assert len(classes) == 15
     assert all(issubclass(cls, DatabaseError) for cls in classes)
     assert asyncjsondb.__all__ == sorted(asyncjsondb.__all__)
     assert all(hasattr(asyncjsondb, name) for name in asyncjsondb.__all__)
@@ -187,6 +187,7 @@ def test_errors_survive_pickling_across_processes() -> None:
         errors.StorageError("write", Path("/db/c.journal"), OSError(errno.ENOSPC, "No space")),
         errors.ServerError("postgresql://h/db", "down"),
         errors.LockTimeoutError(Path("/db/.c.lock"), 2.5),
+        errors.ReadOnlyError("/db", "set on 'c'"),
     ]
     for error in samples:
         copy = pickle.loads(pickle.dumps(error))

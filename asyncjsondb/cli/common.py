@@ -69,6 +69,13 @@ def _collection_name(ctx: click.Context, param: click.Parameter, value: str) -> 
         raise click.BadParameter(f"{value!r}: {exc.reason}") from exc
 
 
+def optional_collection_name(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """As ``collection_argument`` checks a name, for an option that may be left out."""
+    return None if value is None else _collection_name(ctx, param, value)
+
+
 def is_url(location: Location) -> bool:
     return isinstance(location, str)
 

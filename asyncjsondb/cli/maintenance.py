@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from ..backup import list_backups
 from ..check import check_database
 from ..database import AsyncJSONDB
 from ..errors import DatabaseError
@@ -28,11 +29,12 @@ from .common import (
     database_argument,
     existing_collection,
     is_url,
+    optional_collection_name,
     run,
     settings,
     shown,
 )
-from .output import echo_json, plural
+from .output import echo_json, echo_table, human_size, plural
 
 
 @click.command("backup")
@@ -42,14 +44,25 @@ from .output import echo_json, plural
     "-o",
     type=click.Path(file_okay=False, path_type=Path),
     help="New folder for the backup; default: PATH-backup-<UTC time> beside PATH (for a URL: "
-    "<database>[-<schema>]-backup-<UTC time> in the current folder).",
+    "<database>[-<schema>]-backup-<UTC time> in the current folder). With --list: the folder "
+    "whose backups to list.",
 )
-def backup_command(path: Location, output: Path | None) -> None:
+@click.option(
+    "--list",
+    "listing",
+    is_flag=True,
+    help="List the backups (default: PATH's, beside it) instead of writing one.",
+)
+@click.option("--json", "as_json", is_flag=True, help="With --list: a JSON list for machines.")
+def backup_command(path: Location, output: Path | None, listing: bool, as_json: bool) -> None:
     """Write a consistent copy of every collection of PATH to a new folder; print its path.
 
     Safe while applications write: the backup is one moment of the whole database. The folder
-    restores into a database folder or a server alike.
+    restores into a database folder or a server alike. --list lists backups, oldest first.
     """
+    if listing:
+        _list_backups(path, output, as_json)
+        return
     if output is None:
         output = _default_backup(path, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
 
@@ -65,6 +78,30 @@ def backup_command(path: Location, output: Path | None) -> None:
             f"could not write the backup {output}: {exc.filename}: {exc.strerror}"
         ) from exc
     click.echo(str(output))
+
+
+def _list_backups(path: Location, folder: Path | None, as_json: bool) -> None:
+    """The backups in ``folder``, or PATH's default ones (``<name>-backup-*`` where
+    ``backup`` puts them)."""
+    prefix = ""
+    if folder is None:
+        default = _default_backup(path, "")
+        folder, prefix = default.parent, default.name
+    found = [info for info in list_backups(folder) if info.path.name.startswith(prefix)]
+    if as_json:
+        echo_json([{**asdict(info), "path": str(info.path)} for info in found])
+        return
+    rows = [
+        (
+            str(info.path),
+            info.created,
+            str(len(info.collections)),
+            str(sum(info.collections.values())),
+            human_size(info.bytes),
+        )
+        for info in found
+    ]
+    echo_table(("BACKUP", "CREATED", "COLLECTIONS", "RECORDS", "SIZE"), rows, right={2, 3, 4})
 
 
 def _default_backup(path: Location, stamp: str) -> Path:
@@ -83,12 +120,21 @@ def _default_backup(path: Location, stamp: str) -> Path:
 @database_argument(writes=True)
 @click.argument("backup", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--yes", "-y", is_flag=True, help="Do not ask; required when not on a terminal.")
-def restore_command(path: Location, backup: Path, yes: bool) -> None:
-    """Replace every collection of PATH with those of BACKUP.
+@click.option(
+    "--collection",
+    "-c",
+    callback=optional_collection_name,
+    help="Restore only this collection; the others are left as they are.",
+)
+def restore_command(path: Location, backup: Path, yes: bool, collection: str | None) -> None:
+    """Replace every collection of PATH with those of BACKUP (or only --collection NAME).
 
-    The whole backup is verified first; a bad backup changes nothing. Collections that are
-    not in the backup are deleted.
+    The whole backup is verified first (with --collection: its manifest and that file); a bad
+    backup changes nothing. Collections that are not in the backup are deleted.
     """
+    if collection is not None:
+        _restore_one(path, backup, collection, yes)
+        return
     if not yes:
         _confirm(
             "restore replaces the whole database",
@@ -103,6 +149,21 @@ def restore_command(path: Location, backup: Path, yes: bool) -> None:
     names = run(path, work)
     listed = ", ".join(names) or "-"
     click.echo(f"restored {plural(len(names), 'collection')} from {backup}: {listed}")
+
+
+def _restore_one(path: Location, backup: Path, name: str, yes: bool) -> None:
+    if not yes:
+        _confirm(
+            "restore replaces the collection",
+            f"Replace the collection {name!r} of {shown(path)} with the backup's?",
+        )
+
+    async def work(db: AsyncJSONDB) -> int:
+        await db.restore(backup, collection=name)
+        return await (await db.get_collection(name)).count()
+
+    count = run(path, work)
+    click.echo(f"restored {name} ({plural(count, 'record')}) from {backup}")
 
 
 @click.command("check")

@@ -117,18 +117,21 @@ def lock_timeout() -> float:
     return Options.from_kwargs(conf.OPTIONS).lock_timeout
 
 
-def restore_plan(source: Path) -> list[list[str]]:
-    """Rows (collection, records now, records after, change) of restoring the backup ``source``.
+def restore_plan(source: Path, only: str | None = None) -> list[list[str]]:
+    """Rows (collection, records now, records after, change) of restoring the backup ``source``
+    (or ``only`` its collection of that name).
 
-    The whole backup is verified first (``read_backup``), so a corrupt one is refused here. A
+    The backup is verified first (``read_backup``), so a corrupt one is refused here. A
     folder is only read, by the checker: a cancelled restore leaves every file as it was.
     """
-    incoming = {name: str(len(data)) for name, (_, data) in read_backup(source).items()}
+    incoming = {name: str(len(data)) for name, (_, data) in read_backup(source, only).items()}
     location = conf.PATH
     if is_url(location):
         current = {name: str(count) for name, count in run(record_counts).items()}
     else:
         current = _record_counts(Path(location))
+    if only is not None:
+        current = {name: count for name, count in current.items() if name == only}
     rows = []
     for name in sorted(set(incoming) | set(current)):
         change = "deleted" if name not in incoming else "replaced" if name in current else "created"

@@ -16,6 +16,7 @@ from ...options import Options
 from ..base import STALE, Mutation, Stale
 from . import backup, compaction, layout, registry
 from .commits import CommitQueue
+from .slices import copy_in_slices
 
 
 class FileCollection:
@@ -51,7 +52,7 @@ class FileCollection:
 
     async def get_many(self, keys: list[str]) -> dict[str, bytes]:
         data = await self._fresh()
-        # C only, so no batch lands half-way through (see ``changes``)
+        # C only, so no batch lands half-way through (see ``batches``)
         found = dict(zip(keys, map(data.get, keys), strict=True))
         return {key: raw for key, raw in found.items() if raw is not None}
 
@@ -59,16 +60,26 @@ class FileCollection:
         return key in await self._fresh()
 
     async def keys(self) -> list[str]:
-        return list(await self._fresh())
+        await self._fresh()
+        keys: list[str] = []
+        for chunk in await copy_in_slices(self._store, dict.keys):
+            keys.extend(chunk)  # a C loop per slice, not a Python one per key
+        return keys
 
     async def count(self) -> int:
         return len(await self._fresh())
 
     async def value_chunks(self) -> AsyncIterator[list[bytes]]:
-        yield list((await self._fresh()).values())
+        await self._fresh()
+        for chunk in await copy_in_slices(self._store, dict.values):
+            yield chunk
+            await asyncio.sleep(0)  # the caller decoded this chunk: let the loop run
 
     async def item_chunks(self) -> AsyncIterator[list[tuple[str, bytes]]]:
-        yield list((await self._fresh()).items())
+        await self._fresh()
+        for chunk in await copy_in_slices(self._store, dict.items):
+            yield chunk
+            await asyncio.sleep(0)
 
     async def apply(self, mutation: Mutation) -> Any:
         return await self._commits.submit(mutation, self._durable)
@@ -103,7 +114,7 @@ class FileBackend:
         if folder is not None:
             return folder
         self._check_open()
-        real = await run_blocking(_prepare_folder, self.path)
+        real = await run_blocking(_prepare_folder, self.path, self._options.read_only)
         with self._attach_lock:  # attach once, or close() would never fold the journals
             self._check_open()  # a close that ran meanwhile would never detach it
             if self._folder is None:
@@ -112,7 +123,8 @@ class FileBackend:
 
     async def collection(self, name: str) -> FileCollection:
         commits = (await self._attach()).commits(name)
-        await run_blocking(compaction.create, commits.store)
+        if not self._options.read_only:  # a reader sees a missing collection as empty
+            await run_blocking(compaction.create, commits.store)
         return FileCollection(commits, self._options)
 
     async def drop(self, name: str) -> bool:
@@ -120,7 +132,7 @@ class FileBackend:
 
     async def names(self) -> list[str]:
         folder = await self._attach()
-        return await run_blocking(layout.collection_names, folder.path)
+        return await run_blocking(_names, folder)
 
     async def compact(self) -> list[str]:
         done = []
@@ -133,8 +145,8 @@ class FileBackend:
     async def backup(self, target: Path) -> None:
         await run_blocking(backup.create_backup, await self._attach(), target)
 
-    async def restore(self, source: Path) -> None:
-        await run_blocking(backup.restore_backup, await self._attach(), source)
+    async def restore(self, source: Path, only: str | None = None) -> None:
+        await run_blocking(backup.restore_backup, await self._attach(), source, only)
 
     async def close(self) -> None:
         """Fold journals into the ``.json`` files once the process's last user has closed."""
@@ -171,13 +183,22 @@ def _close(commits: CommitQueue) -> None:
     """Commit what is queued, fold the journal into the snapshot, release the descriptors."""
     commits.flush()
     try:
-        if commits.store.usable:  # a store whose failed write could not be undone: not trusted
+        if commits.store.usable and not commits.store.options.read_only:
             compaction.fold_at_close(commits.store)
     finally:  # release the files even when folding failed (the journal stays on disk)
         commits.store.close()
 
 
-def _prepare_folder(path: Path) -> Path:
+def _names(folder: registry.Folder) -> list[str]:
+    backup.finish_interrupted_restore(folder)
+    return layout.collection_names(folder.path)
+
+
+def _prepare_folder(path: Path, read_only: bool) -> Path:
+    if read_only:
+        if not path.is_dir():
+            raise StorageError("read", path, FileNotFoundError(2, "No such folder"))
+        return Path(os.path.realpath(path))
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

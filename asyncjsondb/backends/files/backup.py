@@ -12,9 +12,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ...backup import check_target, read_backup, write_backup
-from . import atomic, compaction
+from ...codec import DecodeError, decode, encode
+from ...errors import CorruptFileError, StorageError
+from ...names import validate_collection_name
+from . import atomic, compaction, layout
 from .layout import collection_names
 from .registry import Folder
+from .slices import copy_dict
 from .store import CollectionStore
 
 
@@ -50,34 +54,82 @@ def create_backup(folder: Folder, target: Path) -> None:
     with _every_collection_locked(folder) as stores:
         for store in stores:
             store.refresh_locked()
-        moment = {store.name: dict(store.data) for store in stores}
+        moment = {store.name: copy_dict(store.data) for store in stores}
     write_backup(moment, target)
 
 
-def restore_backup(folder: Folder, source: Path) -> None:
-    """Replace every collection with the backup's, in three phases under all the locks.
+def restore_backup(folder: Folder, source: Path, only: str | None = None) -> None:
+    """Replace every collection (or ``only`` that one) with the backup's, in phases under all
+    the locks.
 
-    Fold (each journal into its ``.json``: the data does not change), stage (write every new file
-    beside its collection), swap (renames and deletes). A failure in the first two changes nothing.
+    Fold (each journal into its ``.json``: the data does not change); stage (write every new file
+    beside its collection, an empty one for a collection the backup does not have); commit (write
+    the intent, ``.asyncjsondb.restore``); swap (renames and deletes); forget the intent. A
+    failure or crash before the commit changes nothing; after it, the next load of each
+    collection finishes its swap (``layout.settle_leftovers``), so the restore is never half done.
     """
-    backup = read_backup(source)
-    with _every_collection_locked(folder, backup) as stores:
+    backup = read_backup(source, only)
+    intent = layout.restore_intent(folder.path)
+    scope = [*backup, *_names_in(intent)]
+    locked = _all_locked(folder, scope) if only else _every_collection_locked(folder, scope)
+    with locked as stores:
         for store in stores:
-            _fold_or_forget_locked(store)
+            _fold_or_forget_locked(store)  # finishes an earlier restore's swap, if any
+        atomic.remove_file(intent)
         staged: dict[str, int] = {}
         try:
             for store in stores:
-                if store.name in backup:
-                    staged[store.name] = _stage_locked(store, backup[store.name][0])
+                raw = backup[store.name][0] if store.name in backup else b""
+                staged[store.name] = _stage_locked(store, raw)
+            os.close(atomic.write_atomically(intent, [encode(sorted(staged))]))
         except BaseException:
+            atomic.remove_file(intent)  # first: staged files without it are only leftovers
             for store in stores:
-                _unstage_locked(store, staged.get(store.name))
+                _unstage_locked(store, staged.pop(store.name, None))
             raise
+        try:
+            for store in stores:
+                entry = backup.get(store.name)
+                _install_staged_locked(store, staged.pop(store.name), entry and entry[1])
+            atomic.fsync_directory(folder.path)
+            atomic.remove_file(intent)
+        except BaseException:
+            for fd in staged.values():
+                os.close(fd)
+            for store in stores:  # memory may be old or new: the next read loads (and finishes)
+                store.loaded = False
+            raise
+
+
+def finish_interrupted_restore(folder: Folder) -> None:
+    """Finish the swap of a restore that committed and then failed or crashed: until then the
+    folder may list a collection the restore removes, or miss one it adds."""
+    intent = layout.restore_intent(folder.path)
+    if folder.options.read_only or not intent.exists():
+        return
+    with _all_locked(folder, _names_in(intent)) as stores:
+        if not intent.exists():  # finished by another process meanwhile
+            return
         for store in stores:
-            if store.name in backup:
-                _install_staged_locked(store, staged[store.name], backup[store.name][1])
-            else:
-                store.remove_files_locked()
+            store.loaded = False
+            store.refresh_or_forget_locked()  # loading settles: puts the staged file in place
+        atomic.fsync_directory(folder.path)
+        atomic.remove_file(intent)
+
+
+def _names_in(intent: Path) -> list[str]:
+    """The collections an interrupted restore was swapping."""
+    try:
+        names = decode(intent.read_bytes())
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise StorageError("read", intent, exc) from exc
+    except (ValueError, DecodeError):
+        names = None
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise CorruptFileError(intent, "not a list of collection names")
+    return [validate_collection_name(name) for name in names]
 
 
 def _fold_or_forget_locked(store: CollectionStore) -> None:
@@ -105,7 +157,12 @@ def _unstage_locked(store: CollectionStore, fd: int | None) -> None:
     atomic.remove_file(store.paths.staged)
 
 
-def _install_staged_locked(store: CollectionStore, fd: int, data: dict[str, bytes]) -> None:
-    os.replace(store.paths.staged, store.paths.snapshot)
-    atomic.fsync_directory(store.directory)
-    store.use_snapshot(fd, data)
+def _install_staged_locked(store: CollectionStore, fd: int, data: dict[str, bytes] | None) -> None:
+    """Put the staged file in place, or (``data`` None) remove the collection and it."""
+    if data is None:
+        os.close(fd)
+        store.remove_files_locked()
+        atomic.remove_file(store.paths.staged)
+    else:
+        os.replace(store.paths.staged, store.paths.snapshot)
+        store.use_snapshot(fd, data)

@@ -1,86 +1,111 @@
-"""Applying committed records to the dict that readers on event loops read without a lock.
+"""A collection's change counter in shared memory: how a read knows, without a system call, that
+another process (or database object) has changed the collection since this process last looked.
 
-A reader must see a batch whole or not at all, and a batch must cost O(its size), not a copy of
-the collection. So a batch is first reduced, in Python, to its net effect on the keys it names
-(``Changes``), and then applied in one pass of C code: ``deque(map(...), maxlen=0)`` over
-``dict.pop`` and ``dict.__setitem__`` runs no Python bytecode, so no other thread can run
-between its first and last step (CPython switches threads only between bytecodes; keys are
-``str`` and values ``bytes``, whose hashing, comparison and freeing are C too). Readers that take
-several keys do it in one such call as well (``list(data.items())``, ``map(data.get, keys)``).
-A batch after a ``clear`` builds a new dict from nothing and swaps it in: O(batch) as well.
+``.<name>.changes`` holds one 64-bit counter, mapped into every process that uses the collection,
+as SQLite's ``-shm`` file holds its wal-index. Every change of the collection's files happens under
+its process lock and bumps the counter before it is acknowledged; a read compares the counter with
+the value its memory was last brought up to date at, which is one load from memory.
+
+Where the file system refuses a shared mapping (some FUSE file systems), there is no counter and
+reads rely on ``cache_ttl`` alone. Processes on other hosts of a network file system share no memory
+with this one: their writes are seen within ``cache_ttl`` (docs/freshness.md).
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from itertools import chain, repeat
+import errno
+import mmap
+import os
+from pathlib import Path
 
-from .journal import BatchRecord, ClearRecord, DeleteRecord, Record, SetRecord
+from ...errors import StorageError
 
-
-@dataclass
-class Changes:
-    """The net effect of records on ``data``, in the order a sequential replay leaves keys:
-    ``removed`` keys go, ``updated`` ones keep their place, ``added`` ones go to the end."""
-
-    data: dict[str, bytes]
-    removed: dict[str, None] = field(default_factory=dict)
-    updated: dict[str, bytes] = field(default_factory=dict)
-    added: dict[str, bytes] = field(default_factory=dict)
-
-    def set(self, key: str, value: bytes) -> None:
-        if key in self.added:
-            self.added[key] = value
-        elif key in self.data and key not in self.removed:
-            self.updated[key] = value
-        else:
-            self.added[key] = value
-
-    def delete(self, key: str) -> None:
-        self.added.pop(key, None)
-        self.updated.pop(key, None)
-        if key in self.data:
-            self.removed[key] = None
-
-    def apply(self) -> None:
-        """Apply all of it at once (see the module docstring for why it is atomic)."""
-        data = self.data
-        deque(
-            chain(
-                map(data.pop, self.removed, repeat(None)),
-                map(data.__setitem__, self.updated, self.updated.values()),
-                map(data.__setitem__, self.added, self.added.values()),
-            ),
-            maxlen=0,
-        )
+_SIZE = 8  # one unsigned 64-bit counter, native byte order (the machine's processes share it)
 
 
-def apply_committed(data: dict[str, bytes], records: list[Record]) -> dict[str, bytes]:
-    """Apply ``records`` so that readers of ``data`` see all or none of them; return the dict
-    readers should use from now on (a new one after a ``clear``)."""
-    clears = [i for i, record in enumerate(records) if isinstance(record, ClearRecord)]
-    if clears:
-        fresh: dict[str, bytes] = {}
-        changes = Changes(fresh)
-        _collect(changes, records[clears[-1] + 1 :])
-        changes.apply()
-        return fresh
-    changes = Changes(data)
-    _collect(changes, records)
-    changes.apply()
-    return data
+class ChangeCounter:
+    """The mapped counter; ``read`` is a memory load, ``bump`` is for holders of the lock."""
+
+    __slots__ = ("_map", "_view")
+
+    def __init__(self, mapping: mmap.mmap) -> None:
+        self._map = mapping
+        self._view = memoryview(mapping).cast("Q")
+
+    def read(self) -> int:
+        try:
+            return self._view[0]
+        except ValueError:  # closed by another thread meanwhile: never equal to a seen value
+            return -1
+
+    def bump(self) -> int:
+        """Count one change; return the new value (the caller holds the process lock)."""
+        value = (self._view[0] + 1) & 0xFFFF_FFFF_FFFF_FFFF
+        self._view[0] = value
+        return value
+
+    def close(self) -> None:
+        self._view.release()
+        self._map.close()
 
 
-def _collect(changes: Changes, records: Iterable[Record]) -> None:
-    for record in records:
-        match record:
-            case SetRecord():
-                changes.set(record.key, record.value_json)
-            case DeleteRecord():
-                changes.delete(record.key)
-            case BatchRecord():
-                _collect(changes, record.records)
-            case ClearRecord():  # pragma: no cover - apply_committed starts after the last one
-                raise AssertionError("a clear inside a batch")
+class NoCounter:
+    """No shared memory: the counter never moves, so freshness is ``cache_ttl``'s alone."""
+
+    __slots__ = ()
+
+    def read(self) -> int:
+        return 0
+
+    def bump(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+Counter = ChangeCounter | NoCounter
+NO_COUNTER = NoCounter()  # this file system maps no shared memory
+UNOPENED = NoCounter()  # not mapped yet (or closed)
+
+
+def open_counter(path: Path, *, read_only: bool = False) -> Counter:
+    """Map ``path``'s counter, creating the file at first use (call with the process lock held,
+    so that no two processes create it at once); ``read_only``: map it for reading, if it exists."""
+    if read_only:
+        return _read_only(path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+            return _read_only(path)
+        raise StorageError("open the change counter", path, exc) from exc
+    try:
+        if os.fstat(fd).st_size < _SIZE:
+            # Real bytes, not a sparse extension: a page fault on a full disk would be SIGBUS.
+            os.pwrite(fd, bytes(_SIZE), 0)
+        try:
+            mapping = mmap.mmap(fd, _SIZE)
+        except OSError:  # no shared mapping on this file system
+            return NO_COUNTER
+    except OSError as exc:
+        raise StorageError("prepare the change counter", path, exc) from exc
+    finally:
+        os.close(fd)
+    return ChangeCounter(mapping)
+
+
+def _read_only(path: Path) -> Counter:
+    """A process that may not write the folder still sees the writers' counter, if there is one."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return NO_COUNTER
+    try:
+        if os.fstat(fd).st_size < _SIZE:
+            return NO_COUNTER
+        return ChangeCounter(mmap.mmap(fd, _SIZE, access=mmap.ACCESS_READ))
+    except OSError:
+        return NO_COUNTER
+    finally:
+        os.close(fd)

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...codec import DecodeError, decode
+from ...codec import DecodeError, check_integers, decode, may_hold_big_integers
 from ...errors import CorruptFileError, StorageError
 
 
@@ -141,6 +141,7 @@ def scan(buffer: bytes, path: Path, base: int) -> tuple[list[Record], int]:
     """
     records: list[Record] = []
     position = 0
+    careful = may_hold_big_integers(buffer)  # else no value needs the look
     while (newline := buffer.find(b"\n", position)) >= 0:
         if not _verifies(buffer, position, newline):
             if newline + 1 == len(buffer) and _is_torn(buffer, position, newline):
@@ -148,7 +149,10 @@ def scan(buffer: bytes, path: Path, base: int) -> tuple[list[Record], int]:
             problem = "a journal line fails its checksum, and it is not the torn final line"
             raise CorruptFileError(path, problem, position=base + position)
         try:
-            records.append(decode_body(buffer[position + 8 : newline]))
+            record = decode_body(buffer[position + 8 : newline])
+            if careful:
+                _check_integers(record)  # orjson would read one beyond 64 bits as a float
+            records.append(record)
         except (ValueError, DecodeError) as exc:
             problem = f"a journal line verifies but is not a record ({exc})"
             raise CorruptFileError(path, problem, position=base + position) from exc
@@ -170,6 +174,15 @@ def _verifies(buffer: bytes, start: int, newline: int) -> bool:
         return int(checksum, 16) == zlib.crc32(buffer[start + 8 : newline])
     except ValueError:
         return False
+
+
+def _check_integers(record: Record) -> None:
+    """IntegerRangeError if a value of ``record`` holds an integer beyond 64 bits."""
+    if isinstance(record, SetRecord):
+        check_integers(record.value_json)
+    elif isinstance(record, BatchRecord):
+        for item in record.records:
+            _check_integers(item)
 
 
 def _is_torn(buffer: bytes, start: int, newline: int) -> bool:
@@ -204,8 +217,8 @@ class JournalFile:
         self.retired = False
 
     @classmethod
-    def open(cls, path: Path, *, create: bool) -> JournalFile | None:
-        flags = os.O_RDWR | (os.O_CREAT if create else 0)
+    def open(cls, path: Path, *, create: bool, read_only: bool = False) -> JournalFile | None:
+        flags = os.O_RDONLY if read_only else os.O_RDWR | (os.O_CREAT if create else 0)
         try:
             fd = os.open(path, flags, 0o644)
         except FileNotFoundError:

@@ -3,10 +3,14 @@
     <name>.json                 the snapshot: the collection at rest, a standard JSON object
     <name>.journal              the changes since the last compaction
     .<name>.lock                the cross-process lock
+    .<name>.changes             the change counter, mapped into every process (``changes``)
     .<name>.json.compacting     a compaction's new snapshot, not yet in place
     .<name>.journal.folded      a compaction's old journal, already folded into the new snapshot
-    .<name>.json.restoring      a restore's staged snapshot, not yet in place
+    .<name>.json.restoring      a restore's staged snapshot, not yet in place (empty: the
+                                restore removes the collection)
     .<name>.journal.dropped     a drop's journal, set aside until ``<name>.json`` is gone
+    .asyncjsondb.restore        a restore's commit record: its staged files are to be put in
+                                place (no collection name starts with a dot)
     .<file>.tmp-<12 hex>        an atomic write of <file> that never finished (``atomic``)
 
 This is the one module that spells a collection's file names; everything else asks it. The naming
@@ -32,6 +36,11 @@ from . import atomic
 _log = logging.getLogger("asyncjsondb")
 SNAPSHOT_SUFFIX = ".json"
 JOURNAL_SUFFIX = ".journal"
+RESTORE_INTENT = ".asyncjsondb.restore"
+
+
+def restore_intent(directory: Path) -> Path:
+    return directory / RESTORE_INTENT
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,10 @@ class CollectionFiles:
     @property
     def lock(self) -> Path:
         return self.directory / f".{self.name}.lock"
+
+    @property
+    def changes(self) -> Path:
+        return self.directory / f".{self.name}.changes"
 
     @property
     def dropped(self) -> Path:
@@ -104,7 +117,9 @@ def settle_leftovers(paths: CollectionFiles) -> list[str]:
     if folded:  # the new file is in place: the journal it folded goes
         atomic.remove_file(paths.folded)
         done.append(f"removed {paths.folded}, a journal already folded into {paths.snapshot}")
-    if atomic.remove_file(paths.staged):
+    if restore_intent(paths.directory).exists() and paths.staged.exists():
+        done.append(install_staged(paths))
+    elif atomic.remove_file(paths.staged):
         done.append(f"removed {paths.staged}, the unused file of an interrupted restore")
     for temp in _temp_files(paths):
         atomic.remove_file(temp)
@@ -112,6 +127,19 @@ def settle_leftovers(paths: CollectionFiles) -> list[str]:
     if done:
         atomic.fsync_directory(paths.directory)
     return done
+
+
+def install_staged(paths: CollectionFiles) -> str:
+    """Put a committed restore's staged file in place (an empty one removes the collection).
+
+    Its journal was folded before staging, so the staged file is the whole collection."""
+    if paths.staged.stat().st_size == 0:
+        remove_collection(paths)
+        atomic.remove_file(paths.staged)
+        return f"removed {paths.snapshot}, as an interrupted restore had begun to"
+    atomic.remove_file(paths.journal)
+    os.replace(paths.staged, paths.snapshot)
+    return f"finished an interrupted restore of {paths.snapshot}"
 
 
 def remove_collection(paths: CollectionFiles) -> None:
@@ -191,7 +219,8 @@ _AFFIXES = {role: getattr(CollectionFiles(Path(), "\0"), role).name.split("\0") 
 
 
 def owner_of(file_name: str) -> str | None:
-    """The collection whose file (or temp file) ``file_name`` is, or None; locks aside."""
+    """The collection whose file (or temp file) ``file_name`` is, or None; locks and change
+    counters aside."""
     written = atomic.written_by_temp(file_name)
     target, roles = (written, _WRITTEN_ROLES) if written else (file_name, _ROLES)
     for role in roles:

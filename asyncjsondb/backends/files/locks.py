@@ -29,27 +29,36 @@ _log = logging.getLogger("asyncjsondb")
 
 
 class ProcessLock:
-    """An exclusive lock between processes; not reentrant, and not a lock between threads."""
+    """An exclusive lock between processes; not reentrant, and not a lock between threads.
 
-    def __init__(self, path: Path, timeout: float) -> None:
+    ``read_only``: open the lock file for reading and never create it (``flock`` locks a
+    descriptor opened for reading just the same); where it is absent or unreadable, nobody is
+    locked out and the lock is skipped.
+    """
+
+    def __init__(self, path: Path, timeout: float, *, read_only: bool = False) -> None:
         self.path = path
         self.timeout = timeout
+        self.read_only = read_only
         self._fd: int | None = None
         self._pid = 0
 
-    def _descriptor(self) -> int:
+    def _descriptor(self) -> int | None:
         # A forked child shares the parent's open file description, and with it the lock: reopen.
         if self._fd is None or self._pid != os.getpid():
+            flags = os.O_RDONLY if self.read_only else os.O_RDWR | os.O_CREAT
             try:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                self._fd = os.open(self.path, flags, 0o644)
             except OSError as exc:
+                if self.read_only and isinstance(exc, (FileNotFoundError, PermissionError)):
+                    return None
                 raise StorageError("open lock file", self.path, exc) from exc
             self._pid = os.getpid()
         return self._fd
 
     def acquire(self, timeout: float | None = None) -> None:
         fd = self._descriptor()
-        if self._try_lock(fd):
+        if fd is None or self._try_lock(fd):
             return
         limit = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + limit

@@ -17,7 +17,9 @@ from .commits import CommitQueue
 from .store import CollectionStore
 
 _lock = threading.Lock()
-_folders: dict[Path, Folder] = {}
+# Readers (``read_only``) share stores among themselves only: a store opens its files for
+# reading or for writing, once.
+_folders: dict[tuple[Path, bool], Folder] = {}
 
 
 class Folder:
@@ -67,9 +69,10 @@ if hasattr(os, "register_at_fork"):
 
 def attach(path: Path, options: Options) -> Folder:
     with _lock:
-        folder = _folders.get(path)
+        key = (path, options.read_only)
+        folder = _folders.get(key)
         if folder is None:
-            folder = _folders[path] = Folder(path, options)
+            folder = _folders[key] = Folder(path, options)
         folder.users += 1
         return folder
 
@@ -80,5 +83,5 @@ def detach(folder: Folder) -> bool:
         folder.users -= 1
         if folder.users > 0:
             return False
-        _folders.pop(folder.path, None)
+        _folders.pop((folder.path, folder.options.read_only), None)
         return True

@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from ...codec import DecodeError, decode, encode, encode_key
+from ...codec import (
+    DecodeError,
+    IntegerRangeError,
+    check_integers,
+    decode,
+    encode,
+    encode_key,
+    may_hold_big_integers,
+)
 from ...errors import CorruptFileError
 
 EMPTY = b"{}\n"
@@ -40,24 +48,44 @@ def parse(raw: bytes, path: Path) -> dict[str, bytes]:
 def _parse_lines(raw: bytes) -> dict[str, bytes] | None:
     """Slice our own one-record-per-line layout; None when the file is laid out otherwise."""
     data: dict[str, bytes] = {}
-    lines = raw[2:-3].split(b"\n")
-    last = len(lines) - 1
+    careful = may_hold_big_integers(raw)  # else no value needs the look
+    lines: list[bytes] = []
+    last = -1
     try:
-        for index, line in enumerate(lines):
-            if index != last:
-                if not line.endswith(b","):
+        for lines, is_last in _blocks_of_lines(raw):
+            last = len(lines) - 1 if is_last else -1
+            for index, line in enumerate(lines):
+                if index != last:
+                    if not line.endswith(b","):
+                        return None
+                    line = line[:-1]
+                colon = _key_end(line)
+                if colon < 0:
                     return None
-                line = line[:-1]
-            colon = _key_end(line)
-            if colon < 0:
-                return None
-            key = decode(line[:colon])
-            value = line[colon + 1 :]
-            decode(value)  # validates: a corrupt value must fail at open, not at a later get
-            data[key] = value
+                key = decode(line[:colon])
+                value = line[colon + 1 :]
+                decode(value)  # validates: a corrupt value must fail at open, not at a later get
+                if careful:
+                    check_integers(value)
+                data[key] = value
     except (DecodeError, ValueError):
         return None
     return data
+
+
+_BLOCK = 1 << 20  # bytes split at once: one long C call would hold the GIL, and every event loop
+
+
+def _blocks_of_lines(raw: bytes) -> Iterator[tuple[list[bytes], bool]]:
+    """The lines between ``{\n`` and ``\n}\n``, a block at a time; True with the last block."""
+    start, end = 2, len(raw) - 3
+    while True:
+        stop = raw.find(b"\n", start + _BLOCK, end) if start + _BLOCK < end else -1
+        if stop < 0:
+            yield raw[start:end].split(b"\n"), True
+            return
+        yield raw[start:stop].split(b"\n"), False
+        start = stop + 1
 
 
 def _key_end(line: bytes) -> int:
@@ -81,7 +109,10 @@ def _parse_any(raw: bytes, path: Path) -> dict[str, bytes]:
             path, "the file is empty; a collection file holds a JSON object", position=0
         )
     try:
+        check_integers(raw)
         document = decode(raw)
+    except IntegerRangeError as exc:
+        raise CorruptFileError(path, str(exc), position=exc.offset) from exc
     except (DecodeError, ValueError, UnicodeDecodeError) as exc:
         position = _byte_of(exc, raw)
         raise CorruptFileError(path, f"not valid JSON ({exc})", position=position) from exc

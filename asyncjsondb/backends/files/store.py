@@ -4,6 +4,10 @@ All ``AsyncJSONDB`` objects of a process that open the same folder share one ``C
 per collection (see ``registry``), so they are consistent with each other at once. Writes reach it
 through its ``commits.CommitQueue``; ``compaction`` writes its ``<name>.json``.
 
+Freshness: every change of the files bumps the collection's shared ``changes`` counter under the
+locks, and memory is trusted while the counter still holds the value seen at the last refresh
+(and, as an upper bound, for ``cache_ttl``).
+
 Locking: ``mutex`` (a ``threading.Lock``) guards this process's state; the ``ProcessLock`` on
 ``.<name>.lock`` guards the files between processes. Both are taken, in that order and within one
 ``lock_timeout``, only in worker threads, never on an event loop (``locked``). Methods named
@@ -11,7 +15,7 @@ Locking: ``mutex`` (a ``threading.Lock``) guards this process's state; the ``Pro
 
 Readers on event loops take no lock: a commit's records change ``data`` in one pass of C code,
 and a load (or a batch after a ``clear``) builds a new dict whose reference is swapped in, so a
-reader sees all of a batch or none of it (``changes``). A closed store refuses use
+reader sees all of a batch or none of it (``batches``). A closed store refuses use
 (``DatabaseClosedError``), and so does one whose failed write could not be undone on disk.
 """
 
@@ -25,16 +29,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ...bridge import reset_after_fork
+from ...codec import bulk_decoding
 from ...errors import (
     CorruptFileError,
     DatabaseClosedError,
     DatabaseError,
     LockTimeoutError,
+    ReadOnlyError,
     StorageError,
 )
 from ...options import Options
-from . import atomic, changes, journal, layout, snapshot
+from . import atomic, batches, journal, layout, snapshot
 from .atomic import FileIdentity
+from .changes import UNOPENED, Counter, open_counter
 from .journal import JournalFile, Record
 from .layout import CollectionFiles
 from .locks import ProcessLock
@@ -46,8 +53,11 @@ class CollectionStore:
         self.name = name
         self.options = options  # the folder-wide ones: lock_timeout, compaction
         self.paths = CollectionFiles(directory, name)
-        self.plock = ProcessLock(self.paths.lock, options.lock_timeout)
+        self.read_only = options.read_only  # then nothing here writes a file
+        self.plock = ProcessLock(self.paths.lock, options.lock_timeout, read_only=self.read_only)
         self.data: dict[str, bytes] = {}
+        self.version = 0  # odd while ``data`` is changed in place (``slices`` reads it in slices)
+        self.changes: Counter = UNOPENED  # mapped at the first refresh (a fork keeps the map)
         self.closed = False
         self._unusable: DatabaseError | None = None
         self._reset_process_state()
@@ -57,6 +67,7 @@ class CollectionStore:
         self.mutex = threading.Lock()
         self.loaded = False
         self.checked_at = float("-inf")
+        self.seen = -1  # the change counter when memory last matched the files
         self._snapshot: FileIdentity | None = None
         self._journal: JournalFile | None = None
 
@@ -100,7 +111,12 @@ class CollectionStore:
     # -- reading ---------------------------------------------------------------------------
 
     def is_fresh(self, ttl: float) -> bool:
-        return self.loaded and time.monotonic() - self.checked_at < ttl
+        """Whether memory may be trusted: no system call, so a read can skip the pool."""
+        return (
+            self.loaded
+            and self.changes.read() == self.seen
+            and time.monotonic() - self.checked_at < ttl
+        )
 
     def refresh(self) -> None:
         with self.locked():
@@ -109,6 +125,9 @@ class CollectionStore:
     def refresh_locked(self) -> None:
         """Bring memory up to date with the files."""
         started = time.monotonic()
+        if self.changes is UNOPENED:
+            self.changes = open_counter(self.paths.changes, read_only=self.read_only)
+        seen = self.changes.read()  # nobody bumps it while we hold the locks
         snapshot_stat = atomic.stat_or_none(self.paths.snapshot)
         if not self.loaded or not self._same_snapshot(snapshot_stat):
             self._load_locked()
@@ -128,7 +147,7 @@ class CollectionStore:
                 self._load_locked()
             elif journal_stat.st_size > current.offset:
                 self._read_journal_locked(current, self.data)
-        self.checked_at = started
+        self.checked_at, self.seen = started, seen
 
     def refresh_or_forget_locked(self) -> bool:
         """Refresh; if the files are corrupt, forget them instead. False when they were corrupt.
@@ -157,15 +176,19 @@ class CollectionStore:
         """
         self._forget_files()
         self.loaded = False
-        layout.settle_leftovers(self.paths)
+        if self.read_only:
+            _refuse_unfinished_compaction(self.paths)
+        else:
+            layout.settle_leftovers(self.paths)
         loaded = atomic.read_file(self.paths.snapshot)
         identity: FileIdentity | None = None
         data: dict[str, bytes] = {}
         try:
-            if loaded is not None:
-                identity = FileIdentity.of(loaded[1])
-                data = snapshot.parse(loaded[0], self.paths.snapshot)
-            journal_file = self._open_journal_locked(data)
+            with bulk_decoding():  # millions of new objects: no collector passes over them
+                if loaded is not None:
+                    identity = FileIdentity.of(loaded[1])
+                    data = snapshot.parse(loaded[0], self.paths.snapshot)
+                journal_file = self._open_journal_locked(data)
         except BaseException:
             if loaded is not None:
                 os.close(loaded[1])
@@ -175,7 +198,7 @@ class CollectionStore:
         self.loaded = True
 
     def _open_journal_locked(self, data: dict[str, bytes]) -> JournalFile | None:
-        opened = JournalFile.open(self.paths.journal, create=False)
+        opened = JournalFile.open(self.paths.journal, create=False, read_only=self.read_only)
         if opened is not None:
             try:
                 self._read_journal_locked(opened, data)
@@ -187,7 +210,8 @@ class CollectionStore:
     def _read_journal_locked(self, journal_file: JournalFile, data: dict[str, bytes]) -> None:
         records, valid_end = journal_file.read_new()
         # We hold the lock, so nobody is mid-append: bytes past the valid end are a torn tail.
-        journal_file.truncate_torn_tail(valid_end)
+        if not self.read_only:  # a reader skips it, as the next writer will cut it
+            journal_file.truncate_torn_tail(valid_end)
         if data is self.data:
             self._apply(records)
         else:
@@ -237,6 +261,7 @@ class CollectionStore:
             self._undo_append(journal_file, start, len(payload), exc)
             raise
         self._apply(records)
+        self.seen = self.changes.bump()
 
     def _undo_append(
         self, journal_file: JournalFile, start: int, length: int, cause: BaseException
@@ -266,8 +291,13 @@ class CollectionStore:
         self._unusable.__cause__ = cause
 
     def _apply(self, records: list[Record]) -> None:
-        """Apply committed records to memory, each batch whole or not at all for readers."""
-        self.data = changes.apply_committed(self.data, records)
+        """Apply committed records to memory, each batch whole or not at all for readers
+        (``batches``); ``version`` is odd meanwhile, for bulk reads between slices."""
+        self.version += 1
+        try:
+            self.data = batches.apply_committed(self.data, records)
+        finally:
+            self.version += 1
 
     def use_snapshot(self, fd: int, data: dict[str, bytes] | None = None) -> None:
         """Adopt the ``<name>.json`` just put in place (``fd`` pins it); with ``data``, as the
@@ -279,6 +309,7 @@ class CollectionStore:
             self.data = data
             self.loaded = True
             self.checked_at = time.monotonic()
+        self.seen = self.changes.bump()
 
     def forget_snapshot(self) -> None:
         """Close ``<name>.json``'s descriptor: the file is about to go."""
@@ -304,6 +335,7 @@ class CollectionStore:
         layout.remove_collection(self.paths)
         self.data = {}
         self.loaded = True
+        self.seen = self.changes.bump()
         return existed
 
     def drop(self) -> bool:
@@ -323,3 +355,13 @@ class CollectionStore:
             self._forget_files()
             self.loaded = False
             self.plock.close()
+            changes, self.changes = self.changes, UNOPENED
+            changes.close()
+
+
+def _refuse_unfinished_compaction(paths: CollectionFiles) -> None:
+    """Without finishing a compaction that a crash interrupted, the files hold the collection
+    only in part, and finishing it writes: a reader says so instead of reading them."""
+    if paths.folded.exists():
+        operation = f"finishing an interrupted compaction of {paths.name!r} (open it once writable)"
+        raise ReadOnlyError(paths.directory, operation)

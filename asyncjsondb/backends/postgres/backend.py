@@ -349,15 +349,21 @@ class PostgresBackend:
                 moment[name] = {key: str(value).encode() async for key, value in rows}
         return moment
 
-    async def restore(self, source: Path) -> None:
-        backup = await run_blocking(read_backup, source)  # verified whole before anything changes
-        await _LOOP.run(self._on_loop, self._replace_everything, backup)
+    async def restore(self, source: Path, only: str | None = None) -> None:
+        # verified (whole, or the one collection) before anything changes
+        backup = await run_blocking(read_backup, source, only)
+        await _LOOP.run(self._on_loop, self._replace_everything, backup, only)
 
-    async def _replace_everything(self, backup: dict[str, tuple[bytes, dict[str, bytes]]]) -> None:
+    async def _replace_everything(
+        self, backup: dict[str, tuple[bytes, dict[str, bytes]]], only: str | None
+    ) -> None:
         pool = await self._ensure_pool()
         n = self.sql
         async with pool.acquire() as connection, connection.transaction():
-            await connection.execute(f"DELETE FROM {n.collections}")
+            if only is None:
+                await connection.execute(f"DELETE FROM {n.collections}")
+            else:
+                await connection.execute(f"DELETE FROM {n.collections} WHERE name = $1", only)
             for name, (_, data) in backup.items():
                 query = f"INSERT INTO {n.collections} (name) VALUES ($1) RETURNING id"
                 collection_id = await connection.fetchval(query, name)

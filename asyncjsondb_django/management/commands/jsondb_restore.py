@@ -8,6 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from asyncjsondb.names import validate_collection_name
+
 from ...conf import conf, display
 from ..base import command_errors, confirmed, format_table, restore_plan, run
 
@@ -26,6 +28,10 @@ class Command(BaseCommand):
             "backup", nargs="?", type=Path, help="A backup folder made by jsondb_backup."
         )
         parser.add_argument(
+            "--collection",
+            help="Restore only this collection; the others are left as they are.",
+        )
+        parser.add_argument(
             "--noinput",
             "--no-input",
             action="store_false",
@@ -40,18 +46,22 @@ class Command(BaseCommand):
                 "(jsondb_backup prints each one's path). Nothing was changed."
             )
         source = Path(options["backup"])  # a str from call_command(backup=...)
+        only = options["collection"]
         with command_errors(". Nothing was changed."):
-            rows = restore_plan(source)
+            if only is not None:
+                validate_collection_name(only)
+            rows = restore_plan(source, only)
             database = display(conf.PATH)
+        replaced = "the whole database" if only is None else f"the collection {only!r}"
         if options["interactive"]:
-            self.stdout.write(f"Restoring {source} into {database} replaces the whole database:")
+            self.stdout.write(f"Restoring {source} into {database} replaces {replaced}:")
             self.stdout.write(format_table(HEADER, rows, "<>><"))
             stdin = options.get("stdin") or sys.stdin
             if not confirmed(self.stdout, stdin, "restore", "Nothing was changed."):
                 self.stdout.write("Restore cancelled; nothing was changed.")
                 return
         with command_errors():
-            run(lambda db: db.restore(source))
+            run(lambda db: db.restore(source, collection=only))
         if options["verbosity"] > 0:
             restored = sum(row[3] != "deleted" for row in rows)
             self.stdout.write(f"Restored {restored} collection(s) from {source} into {database}.")
