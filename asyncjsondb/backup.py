@@ -11,13 +11,13 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from .backends.files import atomic, layout, snapshot
+from .backends.files import atomic, catalog, layout, snapshot
 from .codec import DecodeError, decode, encode
 from .errors import BackupError, CorruptFileError, StorageError
 from .names import validate_collection_name
@@ -32,6 +32,9 @@ def check_target(target: Path) -> None:
         raise BackupError(target, "already exists and is not an empty folder")
 
 
+Indexes = Mapping[str, list[dict[str, Any]]]  # collection -> [{"path": ..., "unique": ...}]
+
+
 def _in_blocks(pieces: Iterator[bytes], per_block: int = 1000) -> Iterator[bytes]:
     """Join ``pieces`` a thousand at a time: joining a whole large collection at once would
     hold the GIL, and so every event loop of the process, for a long copy."""
@@ -39,8 +42,11 @@ def _in_blocks(pieces: Iterator[bytes], per_block: int = 1000) -> Iterator[bytes
         yield block
 
 
-def write_backup(moment: dict[str, dict[str, bytes]], target: Path) -> None:
-    """Write ``moment`` (collection -> key -> encoded value) as a backup folder at ``target``."""
+def write_backup(
+    moment: dict[str, dict[str, bytes]], target: Path, indexes: Indexes | None = None
+) -> None:
+    """Write ``moment`` (collection -> key -> encoded value) as a backup folder at ``target``,
+    with each collection's index definitions in the manifest."""
     check_target(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -64,6 +70,8 @@ def write_backup(moment: dict[str, dict[str, bytes]], target: Path) -> None:
                 "bytes": sum(map(len, blocks)),
                 "sha256": digest.hexdigest(),
             }
+            if indexes and indexes.get(name):
+                entries[name]["indexes"] = indexes[name]
         manifest = {
             "format": FORMAT,
             "version": VERSION,
@@ -94,6 +102,15 @@ def read_backup(source: Path, only: str | None = None) -> dict[str, tuple[bytes,
             raise BackupError(source, f"holds no collection {only!r} (it holds: {held})")
         entries = {only: entries[only]}
     return {name: _read_entry(source, entry) for name, entry in entries.items()}
+
+
+def read_backup_indexes(source: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each collection's index definitions in a backup (none in a backup made before them)."""
+    manifest_path = source / MANIFEST_NAME
+    return {
+        name: catalog.checked_definitions(entry.get("indexes", []), manifest_path)
+        for name, entry in _read_manifest(source)["collections"].items()
+    }
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,11 @@ from typing import Any
 from .backends import base
 from .backends.base import STALE, CollectionBackend
 from .codec import bulk_decoding, decode, encode
-from .errors import InvalidValueError, ReadOnlyError
+from .errors import InvalidQueryError, InvalidValueError, ReadOnlyError
 from .names import validate_key
+from .ordering import project
+from .paths import parse_path
+from .query import MATCH_ALL, Query, parse_where
 
 Number = int | float
 
@@ -106,35 +109,107 @@ class Collection:
             for pair in decoded:
                 yield pair
 
-    async def count(self) -> int:
-        return await self._open().count()
+    async def count(self, where: Mapping[str, Any] | None = None) -> int:
+        """How many records there are, or how many match ``where``."""
+        node = parse_where(where)
+        if node == MATCH_ALL:  # {} matches every record, objects or not
+            return await self._open().count()
+        return await self._open().count_matching(node)
 
     async def find(
-        self, filter_func: Callable[[Any], Any] | None = None, limit: int | None = None
+        self,
+        filter_func: Callable[[Any], Any] | None = None,
+        limit: int | None = None,
+        *,
+        where: Mapping[str, Any] | None = None,
+        sort: Any = None,
+        skip: int = 0,
+        fields: list[str] | None = None,
     ) -> list[Any]:
-        """Values (in insertion order) for which ``filter_func(value)`` is true, at most ``limit``.
+        """Values (in insertion order, or by ``sort``) for which ``filter_func(value)`` is true
+        and which match ``where``; ``skip`` and ``limit`` page them, ``fields`` projects them.
 
         The filter receives a private copy of each value, so it may mutate it freely.
         """
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
-            raise InvalidValueError(f"limit must be an int or None, not {limit!r}")
-        if limit is not None and limit < 0:
-            raise InvalidValueError(f"limit must not be negative, got {limit}")
+        found = await self.find_items(
+            filter_func, limit, where=where, sort=sort, skip=skip, fields=fields
+        )
+        return [value for _, value in found]
+
+    async def find_items(
+        self,
+        filter_func: Callable[[Any], Any] | None = None,
+        limit: int | None = None,
+        *,
+        where: Mapping[str, Any] | None = None,
+        sort: Any = None,
+        skip: int = 0,
+        fields: list[str] | None = None,
+    ) -> list[tuple[str, Any]]:
+        """``find``'s records as ``(key, value)`` pairs."""
+        _check_limit(limit)
         if filter_func is not None and not callable(filter_func):
             raise InvalidValueError(f"filter_func must be callable, not {filter_func!r}")
+        query = Query.parse(where, sort=sort, fields=fields, skip=skip, limit=limit)
         backend = self._open()
-        found: list[Any] = []
-        if limit == 0:
+        if filter_func is None:
+            return await backend.query(query)
+        if where is None and sort is None:  # the plain lambda scan: it may stop at ``limit``
+            return await self._filtered_scan(backend, filter_func, query)
+        everything = Query(query.where, query.sort, [], 0, None)
+        found = [item for item in await backend.query(everything) if filter_func(item[1])]
+        return _page(found, query)
+
+    async def _filtered_scan(
+        self, backend: CollectionBackend, keep: Callable[[Any], Any], query: Query
+    ) -> list[tuple[str, Any]]:
+        found: list[tuple[str, Any]] = []
+        wanted = None if query.limit is None else query.skip + query.limit
+        if wanted == 0:
             return found
-        keep = filter_func or _everything
         with bulk_decoding():
-            async for chunk in backend.value_chunks():
-                for value in map(decode, chunk):
+            async for chunk in backend.item_chunks():
+                for key, raw in chunk:
+                    value = decode(raw)
                     if keep(value):
-                        found.append(value)
-                        if limit is not None and len(found) >= limit:
-                            return found
-        return found
+                        found.append((key, value))
+                        if wanted is not None and len(found) >= wanted:
+                            return _page(found, query)
+        return _page(found, query)
+
+    async def find_one(self, where: Mapping[str, Any] | None = None, *, sort: Any = None) -> Any:
+        """The first value matching ``where`` (by ``sort``, else in insertion order), or None."""
+        found = await self._open().query(Query.parse(where, sort=sort, limit=1))
+        return found[0][1] if found else None
+
+    async def explain(
+        self, where: Mapping[str, Any] | None = None, sort: Any = None
+    ) -> dict[str, Any]:
+        """How a query would run: the index it would use (``None`` for a scan) and the plan."""
+        return await self._open().explain(Query.parse(where, sort=sort))
+
+    # -- indexes ---------------------------------------------------------------------------
+
+    async def create_index(self, path: str, *, unique: bool = False) -> bool:
+        """Index the field at ``path`` (dotted); False when that index exists already.
+
+        A ``unique`` index refuses writes that would repeat a value (``DuplicateKeyError``);
+        over existing duplicates it raises and creates nothing."""
+        checked = parse_path(path, location="index")
+        if checked.is_key:
+            raise InvalidQueryError("the key is indexed already", location="index")
+        if type(unique) is not bool:
+            raise InvalidQueryError(f"unique takes True or False, not {unique!r}", location="index")
+        return await self._writable("create_index").create_index(checked.text, unique)
+
+    async def drop_index(self, path: str) -> bool:
+        """Remove the index on ``path``; False when there was none."""
+        checked = parse_path(path, location="index")
+        return await self._writable("drop_index").drop_index(checked.text)
+
+    async def list_indexes(self) -> list[dict[str, Any]]:
+        """``[{"path": ..., "unique": ...}]``, in the order they were created."""
+        return await self._open().list_indexes()
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -187,8 +262,19 @@ class Collection:
         return result
 
 
-def _everything(value: Any) -> bool:
-    return True
+def _check_limit(limit: object) -> None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+        raise InvalidValueError(f"limit must be an int or None, not {limit!r}")
+    if limit is not None and limit < 0:
+        raise InvalidValueError(f"limit must not be negative, got {limit}")
+
+
+def _page(found: list[tuple[str, Any]], query: Query) -> list[tuple[str, Any]]:
+    end = None if query.limit is None else query.skip + query.limit
+    page = found[query.skip : end]
+    if query.fields:
+        return [(key, project(key, value, query.fields)) for key, value in page]
+    return page
 
 
 def _encode(value: Any, key: str) -> bytes:

@@ -77,4 +77,6 @@ async def _copy_collection(src: Backend, dst: Backend, name: str, progress: Prog
             copied += len(batch)
             if progress is not None:
                 progress(name, copied)
+    for index in await source.list_indexes():  # built once over the copied records
+        await target.create_index(index["path"], index["unique"])
     return copied

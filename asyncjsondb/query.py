@@ -165,6 +165,10 @@ def _parse_operator(path: Path, op: object, arg: object, location: str) -> Node:
 
 def _json_operand(value: Any, location: str) -> Any:
     """Check that an operand is plain JSON; any sequence comes back as a list."""
+    if isinstance(value, str) and "\x00" in value:  # PostgreSQL's text cannot hold it
+        raise InvalidQueryError(
+            "a value in a filter cannot hold a NUL character", location=location
+        )
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
@@ -176,7 +180,10 @@ def _json_operand(value: Any, location: str) -> Any:
     if isinstance(value, Mapping):
         if not all(isinstance(name, str) for name in value):
             raise InvalidQueryError("object keys in a filter must be str", location=location)
-        return {name: _json_operand(item, location) for name, item in value.items()}
+        return {
+            _json_operand(name, location): _json_operand(item, location)
+            for name, item in value.items()
+        }
     raise InvalidQueryError(f"{type(value).__name__} is not a JSON value", location=location)
 
 

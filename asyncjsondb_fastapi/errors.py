@@ -10,6 +10,8 @@ PostgreSQL) stay in the server log, never reach the client.
     ├── InvalidKeyError      400  invalid key <key>: <reason> (e.g. a NUL character)
     ├── InvalidValueError    422  invalid value: <reason>
     ├── InvalidOperationError 409 <collection>[<key>]: <reason>
+    ├── InvalidQueryError    400  invalid query at <where>: <problem>
+    ├── DuplicateKeyError    409  unique index on <path>: <key> would repeat <value> ...
     ├── LockTimeoutError     503  the database is busy, retry (with Retry-After)
     ├── DatabaseClosedError  503  the database is closed
     ├── ServerError          503  the database server failed or is unreachable
@@ -31,9 +33,11 @@ from starlette.responses import JSONResponse, Response
 from asyncjsondb.errors import (
     DatabaseClosedError,
     DatabaseError,
+    DuplicateKeyError,
     InvalidKeyError,
     InvalidNameError,
     InvalidOperationError,
+    InvalidQueryError,
     InvalidValueError,
     LockTimeoutError,
     ServerError,
@@ -67,6 +71,8 @@ _RULES: dict[type[DatabaseError], tuple[int | Callable[[Any], int], Callable[[An
     InvalidKeyError: (400, str),
     InvalidValueError: (422, lambda exc: f"invalid value: {exc.reason}"),
     InvalidOperationError: (409, str),
+    InvalidQueryError: (400, str),
+    DuplicateKeyError: (409, str),
     LockTimeoutError: (503, lambda exc: "the database is busy, retry"),
     DatabaseClosedError: (503, lambda exc: "the database is closed"),
     ServerError: (503, lambda exc: "the database server failed or is unreachable"),

@@ -1,26 +1,38 @@
-"""Equality filters from query parameters: ``?active=true&role=admin``.
+"""The query of a list endpoint: ``?where=<json>&sort=-age,name&fields=name,age`` and the equality
+shorthands ``?active=true&role=admin``, as one filter of the core's query language.
 
-A query value is a string; it matches a stored field equal to that string, or to the value the
-string spells in JSON (``true``, ``30``, ``null``, ``"30"``), booleans never matching numbers.
-Repeating a parameter matches any of its values; different parameters must all match.
+A shorthand's value is a string; it matches a stored field equal to that string, or to the value
+the string spells in JSON (``true``, ``30``, ``null``, ``"30"``), booleans never matching numbers.
+Repeating a parameter matches any of its values; different parameters (and ``where``) must all
+match. Bad input raises the core's ``InvalidQueryError``, which the router answers with a 400.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable
 from typing import Any
 
-Filters = dict[str, list[Any]]
+from asyncjsondb.ordering import parse_sort_text
+from asyncjsondb.query import parse_where_text
+
+SortSpec = list[tuple[str, int]]
 
 
-def parse_filters(pairs: Iterable[tuple[str, str]], reserved: Collection[str]) -> Filters:
-    """Group the query parameters other than ``reserved`` into field -> accepted values."""
-    filters: Filters = {}
+def build_where(
+    where: str | None, pairs: Iterable[tuple[str, str]], reserved: Collection[str]
+) -> dict[str, Any]:
+    """One filter: ``where`` (JSON text, checked) and every shorthand parameter."""
+    parts: list[dict[str, Any]] = []
+    if where:
+        parse_where_text(where)  # size and syntax checked before the JSON is trusted
+        parts.append(json.loads(where))
+    accepted: dict[str, list[Any]] = {}
     for field, raw in pairs:
         if field not in reserved:
-            filters.setdefault(field, []).extend(_candidates(raw))
-    return filters
+            accepted.setdefault(field, []).extend(_candidates(raw))
+    parts += [{field: {"$in": values}} for field, values in accepted.items()]
+    return parts[0] if len(parts) == 1 else {"$and": parts} if parts else {}
 
 
 def _candidates(raw: str) -> list[Any]:
@@ -31,18 +43,13 @@ def _candidates(raw: str) -> list[Any]:
     return [raw] if spelled == raw else [raw, spelled]
 
 
-def matches(value: Any, filters: Filters) -> bool:
-    """True when ``value`` is an object whose fields equal one accepted value of every filter."""
-    if not filters:
-        return True
-    if not isinstance(value, Mapping):
-        return False
-    missing = object()
-    return all(
-        any(_same(value.get(field, missing), wanted) for wanted in accepted)
-        for field, accepted in filters.items()
-    )
+def parse_sort(text: str | None) -> SortSpec | None:
+    """``"-age,name"`` as ``[("age", -1), ("name", 1)]`` (checked)."""
+    if not text:
+        return None
+    return [(path.text, direction) for path, direction in parse_sort_text(text)]
 
 
-def _same(stored: Any, wanted: Any) -> bool:
-    return stored == wanted and isinstance(stored, bool) == isinstance(wanted, bool)
+def parse_fields(text: str | None) -> list[str] | None:
+    """``"name,address.city"`` as a list of paths."""
+    return [part.strip() for part in text.split(",")] if text else None

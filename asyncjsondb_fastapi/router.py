@@ -14,18 +14,31 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from asyncjsondb import Collection
-from asyncjsondb.errors import InvalidKeyError, InvalidOperationError, InvalidValueError
+from asyncjsondb.errors import (
+    DuplicateKeyError,
+    InvalidKeyError,
+    InvalidOperationError,
+    InvalidQueryError,
+    InvalidValueError,
+)
 from asyncjsondb.names import validate_collection_name
 
 from .dependencies import get_collection
 from .errors import describe_error
-from .filters import matches, parse_filters
+from .filters import build_where, parse_fields, parse_sort
 from .schemas import ErrorMessage, Page, partial_model
 from .stored import problems, require_valid, validation_errors
 
-PAGE_PARAMETERS = ("limit", "offset")
+PAGE_PARAMETERS = ("limit", "offset", "skip", "where", "sort", "fields")
 
 T = TypeVar("T")
+
+WHERE_HELP = (
+    'A filter as JSON, MongoDB\'s language: {"age": {"$gte": 18}, "address.city": "Oslo"}; '
+    "operators $eq $ne $gt $gte $lt $lte $in $nin $exists $and $or $nor $not; at most 4 KB."
+)
+SORT_HELP = "Fields to sort by, comma-separated; a leading '-' sorts descending: -age,name"
+FIELDS_HELP = "Dotted paths to keep in each record, comma-separated: name,address.city"
 
 
 Responses = dict[int | str, dict[str, Any]]
@@ -39,6 +52,8 @@ BAD_KEY: Responses = {400: _answer("The key holds a NUL character (or the body i
 NOT_FOUND: Responses = {404: _answer("There is no record under this key.")}
 MISMATCH: Responses = {409: _answer("The stored record does not match the model; nothing written.")}
 NOT_AN_OBJECT: Responses = {409: _answer("The stored record is not a JSON object: no fields.")}
+BAD_QUERY: Responses = {400: _answer("The query (where, sort, fields) is not valid: it says why.")}
+DUPLICATE: Responses = {409: _answer("A unique index already holds this value for another key.")}
 
 
 def collection_router(
@@ -93,26 +108,43 @@ def collection_router(
         require_valid(model, name, key, value)
         return value
 
-    @router.get("", response_model=Page[value_type], name=f"{name}:list")
+    listed: Any = value_type if model is None else value_type | dict[str, Any]  # with ?fields=
+
+    @router.get("", response_model=Page[listed], name=f"{name}:list", responses=BAD_QUERY)
     async def list_records(
         request: Request,
         collection: CollectionDep,
         limit: Annotated[int, Query(ge=0, le=max_limit)] = max_limit,
         offset: Annotated[int, Query(ge=0)] = 0,
+        skip: Annotated[int, Query(ge=0, description="Added to offset.")] = 0,
+        where: Annotated[str | None, Query(description=WHERE_HELP)] = None,
+        sort: Annotated[str | None, Query(description=SORT_HELP)] = None,
+        fields: Annotated[str | None, Query(description=FIELDS_HELP)] = None,
     ) -> Any:
-        """Records in insertion order; other query parameters filter by field equality.
+        """Records matching ``where`` and every other query parameter (``field=value``, by
+        equality), in insertion order or by ``sort``; only the page is read and decoded.
 
-        A record that does not match the model is listed under ``invalid``, not ``items``."""
-        filters = parse_filters(request.query_params.multi_items(), PAGE_PARAMETERS)
-        found = [(k, v) for k, v in await collection.items() if matches(v, filters)]
+        A record that does not match the model is listed under ``invalid``, not ``items``;
+        with ``fields`` the items are partial records, not checked against the model."""
+        start = offset + skip
+        try:
+            pairs = request.query_params.multi_items()
+            query = build_where(where, pairs, PAGE_PARAMETERS)
+            paths = parse_fields(fields)
+            found = await collection.find_items(
+                where=query, sort=parse_sort(sort), skip=start, limit=limit, fields=paths
+            )
+            total = await collection.count(query or None)
+        except InvalidQueryError as exc:
+            raise HTTPException(400, str(exc)) from exc
         items, invalid = [], []
-        for key, value in found[offset : offset + limit]:
-            wrong = problems(model, value)
+        for key, value in found:
+            wrong = [] if paths else problems(model, value)
             if wrong:
                 invalid.append({"key": key, "errors": wrong})
             else:
                 items.append({"key": key, "value": value})
-        page = {"items": items, "total": len(found), "limit": limit, "offset": offset}
+        page = {"items": items, "total": total, "limit": limit, "offset": start}
         return {**page, "invalid": invalid}
 
     @router.get(
@@ -124,7 +156,12 @@ def collection_router(
     async def get_record(key: Key, collection: CollectionDep) -> Any:
         return await stored_record(key, collection)
 
-    @router.put("/{key}", response_model=value_type, name=f"{name}:put", responses=BAD_KEY)
+    @router.put(
+        "/{key}",
+        response_model=value_type,
+        name=f"{name}:put",
+        responses={**BAD_KEY, **DUPLICATE},
+    )
     async def put_record(
         key: Key, body: Annotated[value_type, Body()], collection: CollectionDep
     ) -> Any:
@@ -137,7 +174,7 @@ def collection_router(
         "/{key}",
         response_model=value_type,
         name=f"{name}:patch",
-        responses={**BAD_KEY, **NOT_FOUND, **(mismatch or NOT_AN_OBJECT)},
+        responses={**BAD_KEY, **NOT_FOUND, **_or_duplicate(mismatch or NOT_AN_OBJECT)},
     )
     async def patch_record(
         key: Key, body: Annotated[patch_type, Body()], collection: CollectionDep
@@ -170,6 +207,12 @@ def collection_router(
     return router
 
 
+def _or_duplicate(conflict: Responses) -> Responses:
+    """A 409 answer that may also come from a unique index."""
+    described = f"{conflict[409]['description']} Or: {DUPLICATE[409]['description']}"
+    return {409: _answer(described)}
+
+
 def _dump(body: Any, *, partial: bool = False) -> Any:
     """The JSON to store for a request body: a model as its JSON by alias (so that it validates
     back), only the fields sent when ``partial``; anything else is already JSON."""
@@ -187,6 +230,6 @@ async def _translate(call: Awaitable[T]) -> T:
     except InvalidValueError as exc:
         error = {"type": "value_error", "loc": ("body",), "msg": f"invalid value: {exc.reason}"}
         raise RequestValidationError([error]) from exc
-    except (InvalidKeyError, InvalidOperationError) as exc:
+    except (InvalidKeyError, InvalidOperationError, DuplicateKeyError) as exc:
         status, detail = describe_error(exc)
         raise HTTPException(status, detail) from exc

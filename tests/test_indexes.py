@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from asyncjsondb import DatabaseError, DuplicateKeyError, InvalidQueryError
-from asyncjsondb.indexes import IndexSet, PathIndex
+from asyncjsondb.backends.files.indexes import IndexSet, PathIndex
+from asyncjsondb.backends.files.planner import choose, run
 from asyncjsondb.paths import MISSING
-from asyncjsondb.planner import choose, run
 from asyncjsondb.query import Query, compile_where
 from tests.query_strategies import BOUNDED, comparable, filter_lists, records, scalars
 

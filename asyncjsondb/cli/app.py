@@ -9,7 +9,7 @@ import click
 from .. import __version__
 from ..errors import DatabaseError, InvalidNameError
 from ..options import Options
-from . import listing, maintenance, migration, records, transfer
+from . import indexing, listing, maintenance, migration, records, transfer
 from .common import Failure, Refusal, Settings
 
 
@@ -46,6 +46,6 @@ def cli(ctx: click.Context, lock_timeout: float) -> None:
     ctx.obj = Settings(lock_timeout=lock_timeout)
 
 
-for module in (listing, records, transfer, maintenance, migration):
+for module in (listing, records, indexing, transfer, maintenance, migration):
     for command in module.COMMANDS:
         cli.add_command(command)

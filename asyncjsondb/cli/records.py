@@ -1,19 +1,23 @@
 """``get``, ``set``, ``delete``, ``find``, ``keys`` and ``count``: records, through the API.
 
+``find`` and ``count`` take filters of the query language (``--where``), as the API does.
+
 PATH is a folder or a ``postgresql://`` URL alike: everything here goes through the API.
 """
 
 from __future__ import annotations
 
+import json
 import sys
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
-from ..collection import Collection
 from ..database import AsyncJSONDB
-from ..errors import InvalidValueError
+from ..errors import InvalidQueryError, InvalidValueError
+from ..ordering import parse_sort_text
+from ..query import parse_where, parse_where_text
 from .common import (
     Failure,
     Location,
@@ -27,7 +31,7 @@ from .common import (
 from .output import echo_json
 
 _MISSING = object()
-_FIND_PAGE = 1000  # records decoded at a time by find: memory stays bounded, --limit stops early
+T = TypeVar("T")
 
 
 @click.command("get")
@@ -84,9 +88,10 @@ where_option = click.option(
     "--where",
     "conditions",
     multiple=True,
-    metavar="FIELD=VALUE",
-    help="Keep objects whose FIELD (a.b for nested) equals VALUE (JSON, or a bare word as a "
-    "string, as for set). Repeat to require several.",
+    metavar="FILTER",
+    help='A filter as JSON (\'{"age": {"$gte": 18}}\', see docs/queries.md), or FIELD=VALUE: '
+    "FIELD (a.b for nested) equals VALUE (JSON, or a bare word as a string, as for set). "
+    "Repeat to require several.",
 )
 
 
@@ -94,53 +99,63 @@ where_option = click.option(
 @database_argument()
 @collection_argument()
 @where_option
+@click.option("--sort", metavar="FIELDS", help="Sort by these fields: -age,name ('-' descends).")
+@click.option("--fields", metavar="PATHS", help="Print only these fields: name,address.city.")
+@click.option("--skip", type=click.IntRange(min=0), default=0, help="Leave out this many first.")
 @click.option("--limit", type=click.IntRange(min=0), help="Print at most this many.")
 def find_command(
-    path: Location, collection: str, conditions: tuple[str, ...], limit: int | None
+    path: Location,
+    collection: str,
+    conditions: tuple[str, ...],
+    sort: str | None,
+    fields: str | None,
+    skip: int,
+    limit: int | None,
 ) -> None:
-    """Print matching records, one {"key": ..., "value": ...} JSON line each, in insertion order."""
-    wanted = [parse_condition(condition) for condition in conditions]
+    """Print matching records, one {"key": ..., "value": ...} JSON line each, in insertion order
+    (or by --sort)."""
+    where = parse_conditions(conditions)
+    order = _refused_if_invalid(lambda: parse_sort_text(sort) if sort else None)
+    paths = [part.strip() for part in fields.split(",")] if fields else None
 
-    async def work(db: AsyncJSONDB) -> None:
-        if limit == 0:
-            return
-        printed = 0
-        async for key, value in _matching(await existing_collection(db, collection), wanted):
-            echo_json({"key": key, "value": value})
-            printed += 1
-            if printed == limit:
-                return
+    async def work(db: AsyncJSONDB) -> list[tuple[str, Any]]:
+        records = await existing_collection(db, collection)
+        sorting = [(p.text, direction) for p, direction in order] if order else None
+        return await records.find_items(
+            where=where, sort=sorting, skip=skip, limit=limit, fields=paths
+        )
 
-    run(path, work)
-
-
-Condition = tuple[list[str], Any]
+    for key, value in _refused_if_invalid(lambda: run(path, work)):
+        echo_json({"key": key, "value": value})
 
 
-async def _matching(records: Collection, wanted: list[Condition]) -> AsyncIterator[tuple[str, Any]]:
-    """The records matching every condition, in insertion order, decoded a page at a time."""
-    keys = await records.keys()
-    for start in range(0, len(keys), _FIND_PAGE):
-        for key, value in (await records.get_many(keys[start : start + _FIND_PAGE])).items():
-            if all(_matches(value, fields, expected) for fields, expected in wanted):
-                yield key, value
+def parse_conditions(conditions: tuple[str, ...]) -> dict[str, Any] | None:
+    """Every ``--where`` as one filter of the query language; a bad one is refused (exit 2)."""
+    parts = _refused_if_invalid(lambda: [parse_condition(c) for c in conditions])
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else {"$and": parts}
 
 
-def parse_condition(condition: str) -> Condition:
-    """``a.b=VALUE`` -> (["a", "b"], VALUE read as ``set`` reads it)."""
+def parse_condition(condition: str) -> dict[str, Any]:
+    """JSON text as a filter, or ``a.b=VALUE`` (VALUE read as ``set`` reads it) as equality."""
+    if condition.lstrip().startswith("{"):
+        parse_where_text(condition)
+        found: dict[str, Any] = json.loads(condition)
+        return found
     field, equals, raw = condition.partition("=")
     if not equals or not field:
-        raise Refusal(f"--where {condition!r}: expected FIELD=VALUE")
-    return field.split("."), parse_value(raw, f"--where {condition!r}: the value")
+        raise Refusal(f"--where {condition!r}: expected FIELD=VALUE or a JSON filter")
+    value = parse_value(raw, f"--where {condition!r}: the value")
+    parse_where({field: value})
+    return {field: value}
 
 
-def _matches(value: Any, fields: list[str], expected: Any) -> bool:
-    for field in fields:
-        if not isinstance(value, dict) or field not in value:
-            return False
-        value = value[field]
-    # JSON true is not 1: compare the kinds too, not only Python equality.
-    return bool(value == expected and isinstance(value, bool) == isinstance(expected, bool))
+def _refused_if_invalid(make: Callable[[], T]) -> T:
+    try:
+        return make()
+    except InvalidQueryError as exc:
+        raise Refusal(str(exc)) from exc
 
 
 @click.command("keys")
@@ -167,13 +182,10 @@ def keys_command(path: Location, collection: str, as_json: bool) -> None:
 @where_option
 def count_command(path: Location, collection: str, conditions: tuple[str, ...]) -> None:
     """Print how many records COLLECTION holds (that match every --where, if given)."""
-    wanted = [parse_condition(condition) for condition in conditions]
+    where = parse_conditions(conditions)
 
     async def work(db: AsyncJSONDB) -> int:
-        records = await existing_collection(db, collection)
-        if not wanted:
-            return await records.count()
-        return sum([1 async for _ in _matching(records, wanted)])
+        return await (await existing_collection(db, collection)).count(where)
 
     click.echo(str(run(path, work)))
 

@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from asyncjsondb.indexes import IndexSet
+from asyncjsondb.backends.files.indexes import IndexSet
+from asyncjsondb.backends.files.planner import run
 from asyncjsondb.paths import MISSING
-from asyncjsondb.planner import run
 from asyncjsondb.query import Query, compile_where
 
 from ..records import dataset, key

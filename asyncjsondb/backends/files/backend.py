@@ -13,8 +13,9 @@ from typing import Any
 from ...bridge import executor, reset_after_fork, run_blocking
 from ...errors import DatabaseClosedError, DatabaseError, StorageError
 from ...options import Options
+from ...query import Node, Query
 from ..base import STALE, Mutation, Stale
-from . import backup, compaction, layout, registry
+from . import backup, compaction, layout, registry, searching
 from .commits import CommitQueue
 from .slices import copy_in_slices
 
@@ -83,6 +84,27 @@ class FileCollection:
 
     async def apply(self, mutation: Mutation) -> Any:
         return await self._commits.submit(mutation, self._durable)
+
+    async def query(self, query: Query) -> list[tuple[str, Any]]:
+        await self._fresh()
+        return await searching.run(self._store, query)
+
+    async def count_matching(self, where: Node) -> int:
+        return len(await self.query(Query(where, [], [], 0, None)))
+
+    async def explain(self, query: Query) -> dict[str, Any]:
+        await self._fresh()
+        return await searching.explain(self._store, query)
+
+    async def create_index(self, path: str, unique: bool) -> bool:
+        return await run_blocking(self._store.create_index, path, unique)
+
+    async def drop_index(self, path: str) -> bool:
+        return await run_blocking(self._store.drop_index, path)
+
+    async def list_indexes(self) -> list[dict[str, Any]]:
+        await self._fresh()
+        return [dict(definition) for definition in self._store.catalog.definitions]
 
 
 class FileBackend:

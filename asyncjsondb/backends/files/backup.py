@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ...backup import check_target, read_backup, write_backup
+from ...backup import check_target, read_backup, read_backup_indexes, write_backup
 from ...codec import DecodeError, decode, encode
 from ...errors import CorruptFileError, StorageError
 from ...names import validate_collection_name
@@ -55,7 +55,8 @@ def create_backup(folder: Folder, target: Path) -> None:
         for store in stores:
             store.refresh_locked()
         moment = {store.name: copy_dict(store.data) for store in stores}
-    write_backup(moment, target)
+        indexes = {store.name: list(store.catalog.definitions) for store in stores}
+    write_backup(moment, target, indexes)
 
 
 def restore_backup(folder: Folder, source: Path, only: str | None = None) -> None:
@@ -69,6 +70,7 @@ def restore_backup(folder: Folder, source: Path, only: str | None = None) -> Non
     collection finishes its swap (``layout.settle_leftovers``), so the restore is never half done.
     """
     backup = read_backup(source, only)
+    indexes = read_backup_indexes(source)
     intent = layout.restore_intent(folder.path)
     scope = [*backup, *_names_in(intent)]
     locked = _all_locked(folder, scope) if only else _every_collection_locked(folder, scope)
@@ -91,6 +93,8 @@ def restore_backup(folder: Folder, source: Path, only: str | None = None) -> Non
             for store in stores:
                 entry = backup.get(store.name)
                 _install_staged_locked(store, staged.pop(store.name), entry and entry[1])
+                if entry is not None:
+                    store.catalog.replace(indexes.get(store.name, []))
             atomic.fsync_directory(folder.path)
             atomic.remove_file(intent)
         except BaseException:

@@ -99,9 +99,12 @@ class CommitQueue:
             with store.locked():
                 store.refresh_locked()
                 view = View(store.data)
+                store.catalog.prepare(store.data)
                 for mutation, _, waiter in batch:
                     try:
                         record, result = plan(mutation, view, store.name)
+                        if record is not None:  # a unique index may refuse it
+                            store.catalog.follow([record], view.get)
                     except Exception as exc:  # the caller's own error, e.g. update of a list
                         outcomes.append((waiter, False, exc))
                         continue
@@ -112,6 +115,7 @@ class CommitQueue:
                 if records:
                     _commit_records_locked(store, records, any(d for _, d, _ in batch))
         except Exception as exc:
+            store.catalog.forget()  # it may follow records that were not written
             error = exc if isinstance(exc, DatabaseError) else _wrap(exc)
             return [(waiter, False, error) for _, _, waiter in batch]
         return outcomes

@@ -9,6 +9,7 @@
     .<name>.json.restoring      a restore's staged snapshot, not yet in place (empty: the
                                 restore removes the collection)
     .<name>.journal.dropped     a drop's journal, set aside until ``<name>.json`` is gone
+    .<name>.indexes             the index definitions (``catalog``)
     .asyncjsondb.restore        a restore's commit record: its staged files are to be put in
                                 place (no collection name starts with a dot)
     .<file>.tmp-<12 hex>        an atomic write of <file> that never finished (``atomic``)
@@ -81,6 +82,10 @@ class CollectionFiles:
     @property
     def dropped(self) -> Path:
         return self.directory / f".{self.journal.name}.dropped"
+
+    @property
+    def indexes(self) -> Path:
+        return self.directory / f".{self.name}.indexes"
 
     def leftovers(self) -> tuple[Path, ...]:
         """The files only interrupted work leaves, but temp files."""
@@ -213,8 +218,13 @@ def _temp_files(paths: CollectionFiles) -> list[Path]:
     )
 
 
-_ROLES = ("snapshot", "journal", "compacting", "folded", "staged", "dropped")
-_WRITTEN_ROLES = ("snapshot", "compacting", "staged")  # the files written through a temp file
+_ROLES = ("snapshot", "journal", "compacting", "folded", "staged", "dropped", "indexes")
+_WRITTEN_ROLES = (
+    "snapshot",
+    "compacting",
+    "staged",
+    "indexes",
+)  # the files written through a temp file
 _AFFIXES = {role: getattr(CollectionFiles(Path(), "\0"), role).name.split("\0") for role in _ROLES}
 
 

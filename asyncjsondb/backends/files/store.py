@@ -41,6 +41,7 @@ from ...errors import (
 from ...options import Options
 from . import atomic, batches, journal, layout, snapshot
 from .atomic import FileIdentity
+from .catalog import Catalog
 from .changes import UNOPENED, Counter, open_counter
 from .journal import JournalFile, Record
 from .layout import CollectionFiles
@@ -56,6 +57,7 @@ class CollectionStore:
         self.read_only = options.read_only  # then nothing here writes a file
         self.plock = ProcessLock(self.paths.lock, options.lock_timeout, read_only=self.read_only)
         self.data: dict[str, bytes] = {}
+        self.catalog = Catalog(self.paths.indexes)
         self.version = 0  # odd while ``data`` is changed in place (``slices`` reads it in slices)
         self.changes: Counter = UNOPENED  # mapped at the first refresh (a fork keeps the map)
         self.closed = False
@@ -147,6 +149,7 @@ class CollectionStore:
                 self._load_locked()
             elif journal_stat.st_size > current.offset:
                 self._read_journal_locked(current, self.data)
+        self.catalog.reload_if_changed()
         self.checked_at, self.seen = started, seen
 
     def refresh_or_forget_locked(self) -> bool:
@@ -159,6 +162,7 @@ class CollectionStore:
         except CorruptFileError:
             self._forget_files()
             self.data = {}
+            self.catalog.forget()
             self.loaded = False
             return False
         return True
@@ -176,6 +180,7 @@ class CollectionStore:
         """
         self._forget_files()
         self.loaded = False
+        self.catalog.forget()  # built again from the new data when next used
         if self.read_only:
             _refuse_unfinished_compaction(self.paths)
         else:
@@ -212,6 +217,7 @@ class CollectionStore:
         # We hold the lock, so nobody is mid-append: bytes past the valid end are a torn tail.
         if not self.read_only:  # a reader skips it, as the next writer will cut it
             journal_file.truncate_torn_tail(valid_end)
+        self.catalog.follow(records, data.get)  # other processes' writes, checked by them
         if data is self.data:
             self._apply(records)
         else:
@@ -307,6 +313,7 @@ class CollectionStore:
         self._snapshot = FileIdentity.of(fd)
         if data is not None:
             self.data = data
+            self.catalog.forget()
             self.loaded = True
             self.checked_at = time.monotonic()
         self.seen = self.changes.bump()
@@ -334,9 +341,24 @@ class CollectionStore:
         self.loaded = False
         layout.remove_collection(self.paths)
         self.data = {}
+        self.catalog.remove()  # a dropped collection's indexes go with it
         self.loaded = True
         self.seen = self.changes.bump()
         return existed
+
+    def create_index(self, path: str, unique: bool) -> bool:
+        with self.locked():
+            self.refresh_locked()
+            created = self.catalog.create(path, unique, self.data)
+            self.seen = self.changes.bump()  # other processes read the definitions again
+            return created
+
+    def drop_index(self, path: str) -> bool:
+        with self.locked():
+            self.refresh_locked()
+            dropped = self.catalog.drop(path)
+            self.seen = self.changes.bump()
+            return dropped
 
     def drop(self) -> bool:
         """Delete the collection's files; False when there were none."""

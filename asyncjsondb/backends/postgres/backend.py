@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ...backup import read_backup, write_backup
+from ...backup import Indexes, read_backup, read_backup_indexes, write_backup
 from ...bridge import LoopThread, run_blocking
 from ...codec import decode, encode
 from ...errors import (
@@ -33,6 +33,7 @@ from ...errors import (
     ServerError,
 )
 from ...options import SERVER_OPTIONS, Options
+from ...query import Node, Query
 from ..base import (
     STALE,
     Clear,
@@ -46,6 +47,7 @@ from ..base import (
     Update,
 )
 from . import schema
+from .finder import UNIQUE_VIOLATION, Finder, drop_index_objects
 from .schema import Names
 
 try:
@@ -101,6 +103,7 @@ class PostgresCollection:
     def __init__(self, backend: PostgresBackend, name: str) -> None:
         self._backend = backend
         self._name = name
+        self._finder = Finder(backend, name)
         n = backend.sql
         # The id as a scalar subquery, not a join: the planner then uses the (collection_id, seq)
         # index for each page of a scan instead of sorting the table for every page.
@@ -167,7 +170,33 @@ class PostgresCollection:
         async for chunk in self.item_chunks():
             yield [value for _, value in chunk]
 
+    async def query(self, query: Query) -> list[tuple[str, Any]]:
+        return await self._finder.query(query)
+
+    async def count_matching(self, where: Node) -> int:
+        return await self._finder.count(where)
+
+    async def explain(self, query: Query) -> dict[str, Any]:
+        return await self._finder.explain(query)
+
+    async def create_index(self, path: str, unique: bool) -> bool:
+        return await self._finder.create_index(path, unique)
+
+    async def drop_index(self, path: str) -> bool:
+        return await self._finder.drop_index(path)
+
+    async def list_indexes(self) -> list[dict[str, Any]]:
+        return await self._finder.list_indexes()
+
     async def apply(self, mutation: Mutation) -> Any:
+        try:
+            return await self._apply(mutation)
+        except _Refused as refused:
+            if refused.sqlstate != UNIQUE_VIOLATION:
+                raise
+            raise await self._finder.duplicate(refused.detail, _written(mutation)) from None
+
+    async def _apply(self, mutation: Mutation) -> Any:
         n, call, name = self._backend.sql, self._backend.call, self._name
         upsert = "ON CONFLICT (collection_id, key) DO UPDATE SET value = EXCLUDED.value"
         match mutation:
@@ -212,6 +241,8 @@ class PostgresCollection:
                 await self._backend.call("fetchval", query, self._name, mutation.key, changes)
             )
         except _Refused as refused:
+            if refused.sqlstate == UNIQUE_VIOLATION:
+                raise
             found = _JSON_TO_PYTHON.get(refused.detail, refused.detail)
             problem = f"update needs a stored object, found {found}"
             raise InvalidOperationError(problem, collection=self._name, key=mutation.key) from None
@@ -228,6 +259,8 @@ class PostgresCollection:
         try:
             result: int | float = decode(await self._backend.call("fetchval", query, *args))
         except _Refused as refused:
+            if refused.sqlstate == UNIQUE_VIOLATION:
+                raise
             found = _JSON_TO_PYTHON.get(refused.detail, refused.detail)
             if refused.sqlstate == schema.NOT_A_NUMBER:
                 problem = f"field {mutation.field!r} holds {found}, not a number"
@@ -238,6 +271,16 @@ class PostgresCollection:
                 raise InvalidValueError(message, key=mutation.key) from None
             raise InvalidOperationError(problem, collection=self._name, key=mutation.key) from None
         return result
+
+
+def _written(mutation: Mutation) -> dict[str, Any]:
+    """The records a mutation writes whole, decoded (for naming a unique index's refusal)."""
+    match mutation:
+        case SetValue(key, value_json):
+            return {key: decode(value_json)}
+        case SetMany(pairs):
+            return {key: decode(value_json) for key, value_json in pairs}
+    return {getattr(mutation, "key", "?"): {}}
 
 
 class _Refused(Exception):
@@ -286,6 +329,15 @@ class PostgresBackend:
         except (OSError, asyncpg.InterfaceError) as exc:
             raise ServerError(self.location, f"cannot reach the server: {exc}") from exc
 
+    async def in_transaction(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """``function(connection, *args)`` inside one transaction, errors translated."""
+        return await _LOOP.run(self._on_loop, self._transaction, function, *args)
+
+    async def _transaction(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        pool = await self._ensure_pool()
+        async with pool.acquire() as connection, connection.transaction():
+            return await function(connection, *args)
+
     def _lock(self) -> asyncio.Lock:
         """The lock that makes concurrent first uses take one reference to the pool."""
         if self._pool_lock is None or self._pool_lock_pid != os.getpid():
@@ -317,8 +369,19 @@ class PostgresBackend:
         return PostgresCollection(self, name)
 
     async def drop(self, name: str) -> bool:
-        query = f"DELETE FROM {self.sql.collections} WHERE name = $1 RETURNING 1"
-        return await self.call("fetchval", query, name) is not None
+        return await self.in_transaction(self._drop, name)
+
+    async def _drop(self, connection: Any, name: str) -> bool:
+        n = self.sql
+        indexes = await connection.fetch(
+            f"SELECT i.name FROM {n.indexes} i JOIN {n.collections} c "
+            "ON c.id = i.collection_id WHERE c.name = $1",
+            name,
+        )
+        for row in indexes:  # the definitions go with the collection's row
+            await drop_index_objects(connection, n.schema, row[0])
+        query = f"DELETE FROM {n.collections} WHERE name = $1 RETURNING 1"
+        return await connection.fetchval(query, name) is not None
 
     async def names(self) -> list[str]:
         query = f'SELECT name FROM {self.sql.collections} ORDER BY name COLLATE "C"'
@@ -328,10 +391,10 @@ class PostgresBackend:
         return []  # the server keeps its own files compact
 
     async def backup(self, target: Path) -> None:
-        moment = await _LOOP.run(self._on_loop, self._read_everything)
-        await run_blocking(write_backup, moment, target)
+        moment, indexes = await _LOOP.run(self._on_loop, self._read_everything)
+        await run_blocking(write_backup, moment, target, indexes)
 
-    async def _read_everything(self) -> dict[str, dict[str, bytes]]:
+    async def _read_everything(self) -> tuple[dict[str, dict[str, bytes]], Indexes]:
         """Every collection at one moment: one repeatable-read transaction."""
         pool = await self._ensure_pool()
         n = self.sql
@@ -347,19 +410,38 @@ class PostgresBackend:
                     collection_id,
                 )
                 moment[name] = {key: str(value).encode() async for key, value in rows}
-        return moment
+            query = f"SELECT c.name, i.path, i.is_unique FROM {n.indexes} i "
+            query += f"JOIN {n.collections} c ON c.id = i.collection_id ORDER BY i.seq"
+            indexes: dict[str, list[dict[str, Any]]] = {}
+            for name, path, unique in await connection.fetch(query):
+                indexes.setdefault(name, []).append({"path": path, "unique": unique})
+        return moment, indexes
 
     async def restore(self, source: Path, only: str | None = None) -> None:
         # verified (whole, or the one collection) before anything changes
         backup = await run_blocking(read_backup, source, only)
-        await _LOOP.run(self._on_loop, self._replace_everything, backup, only)
+        indexes = await run_blocking(read_backup_indexes, source)
+        await _LOOP.run(self._on_loop, self._replace_everything, backup, indexes, only)
 
     async def _replace_everything(
-        self, backup: dict[str, tuple[bytes, dict[str, bytes]]], only: str | None
+        self,
+        backup: dict[str, tuple[bytes, dict[str, bytes]]],
+        indexes: Indexes,
+        only: str | None,
     ) -> None:
         pool = await self._ensure_pool()
         n = self.sql
         async with pool.acquire() as connection, connection.transaction():
+            if only is None:
+                replaced = await connection.fetch(f"SELECT name FROM {n.indexes}")
+            else:
+                replaced = await connection.fetch(
+                    f"SELECT i.name FROM {n.indexes} i JOIN {n.collections} c "
+                    "ON c.id = i.collection_id WHERE c.name = $1",
+                    only,
+                )
+            for row in replaced:
+                await drop_index_objects(connection, n.schema, row[0])
             if only is None:
                 await connection.execute(f"DELETE FROM {n.collections}")
             else:
@@ -375,6 +457,10 @@ class PostgresBackend:
                     list(data),
                     [value.decode() for value in data.values()],
                 )
+                for index in indexes.get(name, []):
+                    await Finder(self, name).create_index_in(
+                        connection, index["path"], index["unique"]
+                    )
 
     async def close(self) -> None:
         """Return this object's reference to the shared pool; a cancelled close still does."""
@@ -441,6 +527,8 @@ def _translate(exc: Any, location: str) -> Exception:
     sqlstate = getattr(exc, "sqlstate", "") or ""
     if sqlstate.startswith("AJ") or sqlstate == "22003":  # ours, or numeric_value_out_of_range
         return _Refused(sqlstate, getattr(exc, "detail", "") or "")
+    if sqlstate == UNIQUE_VIOLATION:  # a unique index of ours: the caller names it
+        return _Refused(sqlstate, getattr(exc, "constraint_name", "") or "")
     if sqlstate in ("22P05", "22021"):  # \u0000 in text, or bytes the server cannot store
         if "key" in str(exc):
             return InvalidKeyError(None, f"the server cannot store it: {exc}")

@@ -168,16 +168,19 @@ def index_statements(
     unique: bool,
     value: str = VALUE,
     collection: str = "collection_id",
+    only: int | None = None,
 ) -> list[str]:
     """``CREATE INDEX`` statements for a path of one collection; ``table`` comes quoted.
 
     A btree on ``(collection, path)`` serves ranges and sorts and holds uniqueness (a record
     without the field indexes as NULL, so it never conflicts); a GIN index on the path serves
-    equality, which ``@>`` expresses."""
+    equality, which ``@>`` expresses. With ``only`` (a collection id) both are partial indexes
+    over that collection's rows, so a unique one says nothing of other collections."""
     expression = path_expression(path, value)
     kind = "UNIQUE INDEX" if unique else "INDEX"
+    partial = "" if only is None else f" WHERE {collection} = {int(only)}"
     return [
-        f'CREATE {kind} IF NOT EXISTS "{name}" ON {table} ({collection}, ({expression}))',
+        f'CREATE {kind} IF NOT EXISTS "{name}" ON {table} ({collection}, ({expression})){partial}',
         f'CREATE INDEX IF NOT EXISTS "{name}_contains" ON {table} '
-        f"USING gin (({expression}) jsonb_path_ops)",
+        f"USING gin (({expression}) jsonb_path_ops){partial}",
     ]

@@ -7,6 +7,7 @@ written). ``update`` and ``increment`` are functions, so each is one atomic stat
 
 from __future__ import annotations
 
+import hashlib
 import re
 import zlib
 from dataclasses import dataclass
@@ -48,6 +49,16 @@ class Names:
         return self._qualified("records")
 
     @property
+    def indexes(self) -> str:
+        return self._qualified("indexes")
+
+    def index_name(self, collection_id: int, path: str) -> str:
+        """A name for a path's index, unique in the schema and short of the 63-byte limit."""
+        prefix = zlib.crc32(self.prefix.encode()) & 0xFFFFFFFF
+        digest = hashlib.sha256(path.encode()).hexdigest()[:12]
+        return f"aj{prefix:08x}_{collection_id}_{digest}"
+
+    @property
     def collection_id(self) -> str:
         return self._qualified("collection_id")
 
@@ -80,6 +91,14 @@ CREATE TABLE IF NOT EXISTS {n.records} (
     PRIMARY KEY (collection_id, key)
 );
 CREATE INDEX IF NOT EXISTS "{n.prefix}records_order" ON {n.records} (collection_id, seq);
+CREATE TABLE IF NOT EXISTS {n.indexes} (
+    collection_id bigint NOT NULL REFERENCES {n.collections} (id) ON DELETE CASCADE,
+    path text NOT NULL,
+    is_unique boolean NOT NULL,
+    name text NOT NULL,
+    seq bigserial NOT NULL,
+    PRIMARY KEY (collection_id, path)
+);
 
 CREATE OR REPLACE FUNCTION {n.collection_id}(coll text) RETURNS bigint
 LANGUAGE plpgsql AS $$

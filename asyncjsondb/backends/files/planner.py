@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
+from ...ordering import SortSpec, project, sort_items
+from ...paths import MISSING
+from ...query import COMPARISONS, Condition, Logical, Node, Query, compile_where
 from .indexes import IndexSet, PathIndex
-from .ordering import SortSpec, project, sort_items
-from .paths import MISSING
-from .query import COMPARISONS, Condition, Logical, Node, Query, compile_where
 
 Bound = tuple[Any, bool]  # a value and whether it is included
 
@@ -68,7 +68,7 @@ def _show(bound: Bound | None, side: str) -> str | None:
 
 def choose(where: Node, sort: SortSpec, indexes: IndexSet) -> Plan:
     """The plan for a checked filter and sort over a collection's indexes."""
-    conditions = [c for c in _conjuncts(where) if c.path.text in indexes.indexes]
+    conditions = [c for c in conjuncts(where) if c.path.text in indexes.indexes]
     lookups = [_lookup(c, indexes.indexes[c.path.text], sort) for c in conditions]
     found = [plan for plan in lookups if plan is not None]
     if found:
@@ -80,12 +80,12 @@ def choose(where: Node, sort: SortSpec, indexes: IndexSet) -> Plan:
     return Plan()
 
 
-def _conjuncts(node: Node) -> Iterator[Condition]:
+def conjuncts(node: Node) -> Iterator[Condition]:
     if isinstance(node, Condition):
         yield node
     elif isinstance(node, Logical) and node.op == "$and":
         for child in node.children:
-            yield from _conjuncts(child)
+            yield from conjuncts(child)
 
 
 def _lookup(condition: Condition, index: PathIndex, sort: SortSpec) -> Plan | None:

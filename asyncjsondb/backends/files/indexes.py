@@ -15,9 +15,9 @@ from typing import Any, TypeAlias
 
 from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
-from .errors import DuplicateKeyError, InvalidQueryError
-from .ordering import freeze
-from .paths import MISSING, Path, parse_path
+from ...errors import DuplicateKeyError, InvalidQueryError
+from ...ordering import freeze
+from ...paths import MISSING, Path, parse_path
 
 Change: TypeAlias = "tuple[str, Any, Any]"  # key, old value, new value (MISSING when absent)
 _Posting: TypeAlias = "str | dict[str, None]"  # one key, or an insertion-ordered set of keys
