@@ -139,7 +139,12 @@ def _check_temps(paths: layout.CollectionFiles, found: _Inspection, repair: bool
 
     Repairing settles them exactly as the engine does when it opens the collection.
     """
+    conflict = layout.conflicting_drop(paths)
     for path in layout.find_leftovers(paths):
+        if conflict and path == paths.dropped:
+            problem = f"an interrupted drop's journal, beside a newer {paths.journal.name}"
+            found.problems.append(Problem(path, None, problem, repairable=False))
+            continue
         found.problems.append(
             Problem(
                 path,
@@ -149,7 +154,7 @@ def _check_temps(paths: layout.CollectionFiles, found: _Inspection, repair: bool
                 repairable=True,
             )
         )
-    if repair:
+    if repair and not conflict:
         found.repaired.extend(layout.settle_leftovers(paths))
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from asyncjsondb import AsyncJSONDB, CorruptFileError, DatabaseError
+from asyncjsondb.check import check_database
 
 
 async def _journal_of_three(path: Path) -> bytes:
@@ -34,6 +35,22 @@ async def test_a_damaged_newline_mid_journal_is_reported(tmp_path: Path) -> None
         with pytest.raises(CorruptFileError) as caught:
             await db.get_collection("c")
     assert Path(caught.value.path).name == "c.journal" and caught.value.position is not None
+    assert (tmp_path / "c.journal").read_bytes() == damaged
+
+
+async def test_a_damaged_final_newline_is_reported_not_cut_and_check_agrees(
+    tmp_path: Path,
+) -> None:
+    journal = await _journal_of_three(tmp_path)
+    damaged = journal[:-1] + b"x"  # the last acknowledged record's newline
+    (tmp_path / "c.journal").write_bytes(damaged)
+    async with AsyncJSONDB(tmp_path) as db:
+        with pytest.raises(CorruptFileError) as caught:
+            await db.get_collection("c")
+    assert caught.value.position == len(journal) - 1
+    assert (tmp_path / "c.journal").read_bytes() == damaged
+    report = check_database(tmp_path, repair=True)
+    assert [(p.path.name, p.repairable) for p in report.problems] == [("c.journal", False)]
     assert (tmp_path / "c.journal").read_bytes() == damaged
 
 

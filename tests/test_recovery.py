@@ -153,3 +153,67 @@ async def test_an_interrupted_drop_is_undone_or_finished_and_check_agrees(
         items = await (await db.get_collection("c")).items()
         assert items == ([] if decided else [("folded", 1), ("journaled", 2)])
     assert not (db_path / ".c.journal.dropped").exists()
+
+
+CRASH_AFTER_SETTING_THE_JOURNAL_ASIDE = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    from asyncjsondb import AsyncJSONDB
+
+    aside = sys.argv[2]  # the leftover name a compaction or a drop renames the journal to
+    real_replace = os.replace
+
+    def replace(source, target):
+        real_replace(source, target)
+        if str(target).endswith(aside):
+            os._exit(0)
+
+    async def main():
+        db = AsyncJSONDB(sys.argv[1], auto_compact=False)
+        c = await db.get_collection("c")
+        await c.set("a", 1)
+        os.replace = replace
+        await (db.compact() if aside == ".folded" else db.drop_collection("c"))
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.parametrize("aside", [".folded", ".dropped"], ids=["compaction", "drop"])
+async def test_a_process_with_no_journal_open_sees_another_ones_interrupted_rename(
+    db_path: Path, aside: str
+) -> None:
+    db = AsyncJSONDB(db_path, cache_ttl=0, auto_compact=False)
+    c = await db.get_collection("c")
+    await c.set("x", 0)
+    await db.compact()  # this process now has no journal open
+    done = subprocess.run(
+        [sys.executable, "-c", CRASH_AFTER_SETTING_THE_JOURNAL_ASIDE, str(db_path), aside],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert any(p.name.endswith(aside) for p in db_path.iterdir())
+    assert await c.get("a") == 1  # the other process's acknowledged write
+    await c.set("b", 2)
+    await db.close()
+    async with AsyncJSONDB(db_path) as again:
+        assert await (await again.get_collection("c")).items() == [("x", 0), ("a", 1), ("b", 2)]
+
+
+async def test_an_interrupted_drops_journal_never_overwrites_a_newer_one(db_path: Path) -> None:
+    async with AsyncJSONDB(db_path) as db:
+        c = await db.get_collection("c")
+        await c.set("old", 1)
+        await db.compact()
+        await c.set("set-aside", 2)
+        newer = (db_path / "c.journal").read_bytes()
+    (db_path / ".c.journal.dropped").write_bytes(newer)  # a drop set it aside, then crashed...
+    (db_path / "c.journal").write_bytes(newer)  # ...and a writer that missed it made a new one
+    async with AsyncJSONDB(db_path) as db:
+        with pytest.raises(CorruptFileError, match=r"\.c\.journal\.dropped.*c\.journal"):
+            await (await db.get_collection("c")).get("old")
+    report = check_database(db_path, repair=True)
+    assert [(p.path.name, p.repairable) for p in report.problems] == [(".c.journal.dropped", False)]
+    assert (db_path / "c.journal").read_bytes() == newer
+    assert (db_path / ".c.journal.dropped").exists()

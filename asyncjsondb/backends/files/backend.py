@@ -53,7 +53,8 @@ class FileCollection:
 
     async def get_many(self, keys: list[str]) -> dict[str, bytes]:
         data = await self._fresh()
-        found = {key: data.get(key) for key in keys}
+        # C only, so no batch lands half-way through (see ``batches``)
+        found = dict(zip(keys, map(data.get, keys), strict=True))
         return {key: raw for key, raw in found.items() if raw is not None}
 
     async def contains(self, key: str) -> bool:

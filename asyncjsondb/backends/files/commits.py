@@ -112,14 +112,27 @@ class CommitQueue:
                         view.record(record)
                         records.append(record)
                     outcomes.append((waiter, True, result))
-                compaction.ensure_snapshot_locked(store)  # a dropped collection comes back
                 if records:
-                    store.commit_locked(records, any(durable for _, durable, _ in batch))
+                    _commit_records_locked(store, records, any(d for _, d, _ in batch))
         except Exception as exc:
             store.catalog.forget()  # it may follow records that were not written
             error = exc if isinstance(exc, DatabaseError) else _wrap(exc)
             return [(waiter, False, error) for _, _, waiter in batch]
         return outcomes
+
+
+def _commit_records_locked(store: CollectionStore, records: list[Record], durable: bool) -> None:
+    """Commit ``records``; a dropped collection comes back, unless the commit fails."""
+    created = compaction.ensure_snapshot_locked(store)
+    try:
+        store.commit_locked(records, durable)
+    except BaseException:
+        if created:
+            try:
+                compaction.discard_new_snapshot_locked(store)
+            except OSError:  # the collection is back, empty: nothing is lost
+                _log.warning("removing %s failed", store.paths.snapshot, exc_info=True)
+        raise
 
 
 def _deliver(outcomes: list[Outcome]) -> None:

@@ -43,16 +43,24 @@ def create(store: CollectionStore) -> None:
         ensure_snapshot_locked(store)
 
 
-def ensure_snapshot_locked(store: CollectionStore) -> None:
-    """Write ``<name>.json`` if the collection has none yet (fold a journal left without one)."""
+def ensure_snapshot_locked(store: CollectionStore) -> bool:
+    """Write ``<name>.json`` if the collection has none yet (fold a journal left without one);
+    True when it wrote a new, empty one (``discard_new_snapshot_locked`` undoes that)."""
     if store.has_snapshot:
-        return
+        return False
     if store.journal is not None:
         fold_journal_locked(store)
-    else:
-        store.use_snapshot(
-            atomic.write_atomically(store.paths.snapshot, snapshot.render(store.data))
-        )
+        return False
+    store.use_snapshot(atomic.write_atomically(store.paths.snapshot, snapshot.render(store.data)))
+    return True
+
+
+def discard_new_snapshot_locked(store: CollectionStore) -> None:
+    """Remove the ``<name>.json`` that ``ensure_snapshot_locked`` just wrote for a write that
+    then failed: a write that raises must not bring a dropped collection back."""
+    store.forget_snapshot()
+    atomic.remove_file(store.paths.snapshot)
+    atomic.fsync_directory(store.directory)
 
 
 def fold_at_close(store: CollectionStore) -> None:

@@ -14,7 +14,6 @@ replaying records that a snapshot already holds leaves the snapshot as it was.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import threading
@@ -138,7 +137,7 @@ def scan(buffer: bytes, path: Path, base: int) -> tuple[list[Record], int]:
     never holds a NUL byte: JSON escapes it). Any other line that fails its checksum (several
     bad lines, a damaged newline merging two frames), or that verifies but is not a record,
     raises CorruptFileError at its first byte: skipping it, or cutting the journal there, would
-    lose acknowledged records silently.
+    lose acknowledged records silently. So does a final frame whose newline became another byte.
     """
     records: list[Record] = []
     position = 0
@@ -158,6 +157,11 @@ def scan(buffer: bytes, path: Path, base: int) -> tuple[list[Record], int]:
             problem = f"a journal line verifies but is not a record ({exc})"
             raise CorruptFileError(path, problem, position=base + position) from exc
         position = newline + 1
+    if len(buffer) - position > 9 and _verifies(buffer, position, len(buffer) - 1):
+        # A whole frame whose newline became another byte: damage, not an unfinished append
+        # (that leaves a prefix of the frame, which a checksum matches by chance only).
+        problem = "the final journal line lost its newline to damage; it is not a torn append"
+        raise CorruptFileError(path, problem, position=base + len(buffer) - 1)
     return records, position
 
 
@@ -198,8 +202,9 @@ class JournalFile:
 
     ``offset`` is the end of the valid records this process has applied; appends go there.
     ``synced`` is how far an fsync has reached. The store's one drain (``commits``) appends a
-    batch under the collection lock and calls ``sync_to`` after releasing it; ``sync_lock`` keeps
-    ``retire`` (compaction, close) from closing the descriptor under that fsync.
+    batch and calls ``sync_to`` under the collection lock, so that a failed sync is undone before
+    anyone reads past it; ``sync_lock`` keeps ``retire`` (compaction, close) from closing the
+    descriptor under that fsync.
     """
 
     def __init__(self, path: Path, fd: int, offset: int) -> None:
@@ -247,15 +252,13 @@ class JournalFile:
                 raise StorageError("truncate", self.path, exc) from exc
 
     def append(self, payload: bytes) -> int:
-        """Write ``payload`` at the end; on failure cut it off again and raise StorageError."""
+        """Write ``payload`` at the end, or raise StorageError; the caller cuts back what a
+        failed append left (other processes would read its whole frames)."""
         try:
             written = os.pwrite(self.fd, payload, self.offset)
             while written < len(payload):
                 written += os.pwrite(self.fd, payload[written:], self.offset + written)
         except OSError as exc:
-            # If this fails too, the torn tail is cut at the next open; none of it was acknowledged.
-            with contextlib.suppress(OSError):
-                os.ftruncate(self.fd, self.offset)
             raise StorageError("append to", self.path, exc) from exc
         self.offset += len(payload)
         return self.offset

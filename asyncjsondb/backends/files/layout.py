@@ -25,14 +25,16 @@ collection's lock. docs/file-format.md describes every file.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import InvalidNameError, StorageError
+from ...errors import CorruptFileError, InvalidNameError, StorageError
 from ...names import validate_collection_name
 from . import atomic
 
+_log = logging.getLogger("asyncjsondb")
 SNAPSHOT_SUFFIX = ".json"
 JOURNAL_SUFFIX = ".journal"
 RESTORE_INTENT = ".asyncjsondb.restore"
@@ -100,6 +102,14 @@ def find_leftovers(paths: CollectionFiles) -> list[Path]:
     return sorted(found + _temp_files(paths))
 
 
+def has_interrupted_rename(paths: CollectionFiles) -> bool:
+    """Whether a compaction or drop renamed the journal away and stopped before its end.
+
+    A process with no journal open sees no other sign of it: its snapshot has not changed yet.
+    """
+    return paths.folded.exists() or paths.dropped.exists()
+
+
 def settle_leftovers(paths: CollectionFiles) -> list[str]:
     """Finish or undo what a crash interrupted; describe each step taken."""
     done = _settle_drop(paths)
@@ -142,8 +152,9 @@ def remove_collection(paths: CollectionFiles) -> None:
 
     1. rename the journal to ``.<name>.journal.dropped``;  2. delete ``<name>.json``, which
     decides the drop;  3. delete the set-aside journal. A failure before 2 puts the journal back.
-    After a crash, the next open (``settle_leftovers``) undoes a drop interrupted before 2 and
-    finishes one interrupted after it.
+    A failure after 2 is logged, not raised: the drop is decided, and a caller told it failed
+    would think the collection whole. After a crash, the next open (``settle_leftovers``) undoes
+    a drop interrupted before 2 and finishes one interrupted after it.
     """
     set_aside = _rename_if_present(paths.journal, paths.dropped)
     try:
@@ -154,8 +165,13 @@ def remove_collection(paths: CollectionFiles) -> None:
         if set_aside:
             os.replace(paths.dropped, paths.journal)  # if this fails too, the next open does it
         raise
-    atomic.fsync_directory(paths.directory)
-    atomic.remove_file(paths.dropped)
+    try:
+        atomic.fsync_directory(paths.directory)
+        atomic.remove_file(paths.dropped)
+    except (
+        OSError
+    ):  # the next open finishes it (or, if the deletion never reached the disk, undoes it)
+        _log.warning("finishing the drop of %s failed", paths.snapshot, exc_info=True)
 
 
 def _rename_if_present(source: Path, target: Path) -> bool:
@@ -166,11 +182,23 @@ def _rename_if_present(source: Path, target: Path) -> bool:
     return True
 
 
+def conflicting_drop(paths: CollectionFiles) -> bool:
+    """Whether an undecided drop's set-aside journal has a newer journal beside it (written by a
+    process that missed the drop): putting it back would overwrite that one, so nothing may."""
+    return paths.dropped.exists() and paths.snapshot.exists() and paths.journal.exists()
+
+
 def _settle_drop(paths: CollectionFiles) -> list[str]:
     """A drop sets the journal aside, then deletes ``<name>.json``: that deletion decides it."""
     if not paths.dropped.exists():
         return []
     if paths.snapshot.exists():  # not decided: the collection stays whole
+        if conflicting_drop(paths):
+            raise CorruptFileError(
+                paths.dropped,
+                f"an interrupted drop's journal, beside a newer {paths.journal}; "
+                "merge or remove one of them by hand",
+            )
         os.replace(paths.dropped, paths.journal)
         return [f"undid an interrupted drop of {paths.snapshot}: its journal is back"]
     atomic.remove_file(paths.dropped)

@@ -13,9 +13,9 @@ Locking: ``mutex`` (a ``threading.Lock``) guards this process's state; the ``Pro
 ``lock_timeout``, only in worker threads, never on an event loop (``locked``). Methods named
 ``*_locked`` expect the caller to hold both.
 
-Readers on event loops take no lock: ``data`` changes key by key only for single writes; a batch
-(a ``set_many``, ``delete_many``, ``clear``, or a load) is built in a new dict whose reference is
-swapped in, so a reader sees all of it or none of it. A closed store refuses use
+Readers on event loops take no lock: a commit's records change ``data`` in one pass of C code,
+and a load (or a batch after a ``clear``) builds a new dict whose reference is swapped in, so a
+reader sees all of a batch or none of it (``batches``). A closed store refuses use
 (``DatabaseClosedError``), and so does one whose failed write could not be undone on disk.
 """
 
@@ -39,11 +39,11 @@ from ...errors import (
     StorageError,
 )
 from ...options import Options
-from . import atomic, journal, layout, snapshot
+from . import atomic, batches, journal, layout, snapshot
 from .atomic import FileIdentity
 from .catalog import Catalog
 from .changes import UNOPENED, Counter, open_counter
-from .journal import BatchRecord, ClearRecord, JournalFile, Record
+from .journal import JournalFile, Record
 from .layout import CollectionFiles
 from .locks import ProcessLock
 
@@ -137,7 +137,9 @@ class CollectionStore:
             journal_stat = atomic.stat_or_none(self.paths.journal)
             current = self._journal
             if current is None:
-                if journal_stat is not None:
+                if layout.has_interrupted_rename(self.paths):
+                    self._load_locked()  # settles it before anyone writes a new journal
+                elif journal_stat is not None:
                     self._journal = self._open_journal_locked(self.data)
             elif (
                 journal_stat is None
@@ -223,9 +225,7 @@ class CollectionStore:
         journal_file.offset = journal_file.synced = valid_end
 
     def _forget_files(self) -> None:
-        if self._snapshot is not None:
-            os.close(self._snapshot.fd)
-            self._snapshot = None
+        self.forget_snapshot()
         self.retire_journal()
 
     # -- the files, for the commit queue, compaction and restore ----------------------------
@@ -258,44 +258,52 @@ class CollectionStore:
                 raise StorageError("sync the folder of", self.paths.journal, exc) from exc
             self._journal = journal_file
         start = journal_file.offset
-        end = journal_file.append(b"".join(journal.frame(record) for record in records))
-        if durable:
-            try:
+        payload = b"".join(journal.frame(record) for record in records)
+        try:
+            end = journal_file.append(payload)
+            if durable:
                 journal_file.sync_to(end)
-            except StorageError as exc:
-                self._undo_append(journal_file, start, exc)
-                raise
+        except StorageError as exc:
+            self._undo_append(journal_file, start, len(payload), exc)
+            raise
         self._apply(records)
         self.seen = self.changes.bump()
 
-    def _undo_append(self, journal_file: JournalFile, start: int, cause: BaseException) -> None:
-        """Cut the journal back to ``start`` and make the cut durable (``fsync``: the size is
-        metadata). After a failed sync the page cache cannot be trusted, so if the cut fails too,
-        the collection refuses use until it is opened again."""
+    def _undo_append(
+        self, journal_file: JournalFile, start: int, length: int, cause: BaseException
+    ) -> None:
+        """Cut the journal back to ``start`` after a failed append or sync, and make the cut
+        durable (``fsync``: the size is metadata). If that fails, the page cache cannot be
+        trusted: the collection refuses use until it is opened again, and an uncut append is
+        overwritten with zeros, which every reader takes for a torn tail and cuts."""
         try:
             os.ftruncate(journal_file.fd, start)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.pwrite(journal_file.fd, bytes(length), start)
+            self._refuse_use(cause, exc)
+            return
+        try:
             os.fsync(journal_file.fd)
         except OSError as exc:
-            self._unusable = StorageError(
-                "undo a failed write (close and reopen the database) in", self.paths.journal, exc
-            )
-            self._unusable.__cause__ = cause
+            self._refuse_use(cause, exc)
             return
         journal_file.offset = journal_file.synced = start
 
+    def _refuse_use(self, cause: BaseException, exc: OSError) -> None:
+        self._unusable = StorageError(
+            "undo a failed write (close and reopen the database) in", self.paths.journal, exc
+        )
+        self._unusable.__cause__ = cause
+
     def _apply(self, records: list[Record]) -> None:
-        """Apply committed records to memory: a batch in a new dict swapped in whole."""
-        if any(isinstance(record, (BatchRecord, ClearRecord)) for record in records):
-            clears = [i for i, record in enumerate(records) if isinstance(record, ClearRecord)]
-            fresh = {} if clears else dict(self.data)
-            journal.apply(fresh, records[clears[-1] + 1 :] if clears else records)
-            self.data = fresh
-        else:  # in place: ``version`` is odd meanwhile, for bulk reads between slices
+        """Apply committed records to memory, each batch whole or not at all for readers
+        (``batches``); ``version`` is odd meanwhile, for bulk reads between slices."""
+        self.version += 1
+        try:
+            self.data = batches.apply_committed(self.data, records)
+        finally:
             self.version += 1
-            try:
-                journal.apply(self.data, records)
-            finally:
-                self.version += 1
 
     def use_snapshot(self, fd: int, data: dict[str, bytes] | None = None) -> None:
         """Adopt the ``<name>.json`` just put in place (``fd`` pins it); with ``data``, as the
@@ -309,6 +317,12 @@ class CollectionStore:
             self.loaded = True
             self.checked_at = time.monotonic()
         self.seen = self.changes.bump()
+
+    def forget_snapshot(self) -> None:
+        """Close ``<name>.json``'s descriptor: the file is about to go."""
+        if self._snapshot is not None:
+            os.close(self._snapshot.fd)
+            self._snapshot = None
 
     def retire_journal(self) -> None:
         """Close the journal: its records are in the snapshot, or about to be forgotten."""

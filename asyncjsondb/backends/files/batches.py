@@ -1,0 +1,86 @@
+"""Applying committed records to the dict that readers on event loops read without a lock.
+
+A reader must see a batch whole or not at all, and a batch must cost O(its size), not a copy of
+the collection. So a batch is first reduced, in Python, to its net effect on the keys it names
+(``Changes``), and then applied in one pass of C code: ``deque(map(...), maxlen=0)`` over
+``dict.pop`` and ``dict.__setitem__`` runs no Python bytecode, so no other thread can run
+between its first and last step (CPython switches threads only between bytecodes; keys are
+``str`` and values ``bytes``, whose hashing, comparison and freeing are C too). Readers that take
+several keys do it in one such call as well (``list(data.items())``, ``map(data.get, keys)``).
+A batch after a ``clear`` builds a new dict from nothing and swaps it in: O(batch) as well.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from itertools import chain, repeat
+
+from .journal import BatchRecord, ClearRecord, DeleteRecord, Record, SetRecord
+
+
+@dataclass
+class Changes:
+    """The net effect of records on ``data``, in the order a sequential replay leaves keys:
+    ``removed`` keys go, ``updated`` ones keep their place, ``added`` ones go to the end."""
+
+    data: dict[str, bytes]
+    removed: dict[str, None] = field(default_factory=dict)
+    updated: dict[str, bytes] = field(default_factory=dict)
+    added: dict[str, bytes] = field(default_factory=dict)
+
+    def set(self, key: str, value: bytes) -> None:
+        if key in self.added:
+            self.added[key] = value
+        elif key in self.data and key not in self.removed:
+            self.updated[key] = value
+        else:
+            self.added[key] = value
+
+    def delete(self, key: str) -> None:
+        self.added.pop(key, None)
+        self.updated.pop(key, None)
+        if key in self.data:
+            self.removed[key] = None
+
+    def apply(self) -> None:
+        """Apply all of it at once (see the module docstring for why it is atomic)."""
+        data = self.data
+        deque(
+            chain(
+                map(data.pop, self.removed, repeat(None)),
+                map(data.__setitem__, self.updated, self.updated.values()),
+                map(data.__setitem__, self.added, self.added.values()),
+            ),
+            maxlen=0,
+        )
+
+
+def apply_committed(data: dict[str, bytes], records: list[Record]) -> dict[str, bytes]:
+    """Apply ``records`` so that readers of ``data`` see all or none of them; return the dict
+    readers should use from now on (a new one after a ``clear``)."""
+    clears = [i for i, record in enumerate(records) if isinstance(record, ClearRecord)]
+    if clears:
+        fresh: dict[str, bytes] = {}
+        changes = Changes(fresh)
+        _collect(changes, records[clears[-1] + 1 :])
+        changes.apply()
+        return fresh
+    changes = Changes(data)
+    _collect(changes, records)
+    changes.apply()
+    return data
+
+
+def _collect(changes: Changes, records: Iterable[Record]) -> None:
+    for record in records:
+        match record:
+            case SetRecord():
+                changes.set(record.key, record.value_json)
+            case DeleteRecord():
+                changes.delete(record.key)
+            case BatchRecord():
+                _collect(changes, record.records)
+            case ClearRecord():  # pragma: no cover - apply_committed starts after the last one
+                raise AssertionError("a clear inside a batch")
