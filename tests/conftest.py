@@ -46,6 +46,16 @@ def require_postgres() -> None:
         pytest.skip(HOW_TO_RUN)
 
 
+BENCH_PEERS = ("tinydb", "aiosqlite", "diskcache", "psutil")
+
+
+def require_bench_peers() -> None:
+    """Skip a benchmark smoke test module without the bench extra's peers (the README's test
+    command installs them; ``.[test]`` alone leaves them out)."""
+    for peer in BENCH_PEERS:
+        pytest.importorskip(peer, reason="a benchmark peer: pip install -e '.[bench]'")
+
+
 @dataclass
 class Location:
     """Where a test's database lives, and how to open it again."""

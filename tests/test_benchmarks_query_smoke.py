@@ -7,6 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_bench_peers
+
+require_bench_peers()  # the bench extra's peers: without them there is nothing to smoke
+# ruff: noqa: E402 (the imports below need the peers)
+
 from benchmarks.workloads import query_api
 from tests.conftest import POSTGRES_URL, require_postgres
 

@@ -12,6 +12,11 @@ import functools
 import time
 from pathlib import Path
 
+from tests.conftest import require_bench_peers
+
+require_bench_peers()  # the bench extra's peers: without them there is nothing to smoke
+# ruff: noqa: E402 (the imports below need the peers)
+
 from benchmarks import at_scale, report
 from benchmarks.measure import Row
 from benchmarks.peers import postgres_peer

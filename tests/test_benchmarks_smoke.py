@@ -14,9 +14,9 @@ from pathlib import Path
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-# The peers are the bench extra's, not the test extra's: without them there is nothing to smoke.
-for _peer in ("tinydb", "aiosqlite", "diskcache", "psutil"):
-    pytest.importorskip(_peer, reason="a benchmark peer: pip install -e '.[bench]'")
+from tests.conftest import require_bench_peers
+
+require_bench_peers()  # the bench extra's peers: without them there is nothing to smoke
 
 from benchmarks import ab, report, targets  # noqa: E402
 from benchmarks.peers import opened_all, postgres_peer  # noqa: E402

@@ -116,7 +116,7 @@ def test_the_two_commands_install_into_a_virtual_environment() -> None:
         steps = command.removeprefix(VENV).split(" && ")
         assert all(step.split()[0] in ("pip", "python") for step in steps), steps
         assert steps[0].startswith("pip install -e ")
-    assert commands[1].endswith('pip install -e ".[test]" && python -m pytest')
+    assert commands[1].endswith('pip install -e ".[test,bench]" && python -m pytest')
 
 
 def test_the_first_command_runs_its_demo(tmp_path: Path) -> None:
