@@ -8,6 +8,7 @@ cache never read stale, the ticker sees a stall it was given, the memory probes 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import time
 from pathlib import Path
@@ -21,22 +22,12 @@ from benchmarks import at_scale, report
 from benchmarks.measure import Row
 from benchmarks.peers import postgres_peer
 from benchmarks.run import AT_SCALE, WORKLOADS, collect
-from benchmarks.settings import Scale
 from benchmarks.workloads import compaction, footprint, freshness, stalls
 from tests.conftest import POSTGRES_URL
+from tests.test_benchmarks_smoke import TINY as SMALLEST
 
-TINY = Scale(
-    sizes=(20,),
-    durable_ops=5,
-    flush_ops=5,
-    rounds=1,
-    budget=0.05,
-    concurrent=10,
-    get_records=20,
-    get_ops=20,
-    big=40,
-    processes=1,
-    increments=1,
+TINY = dataclasses.replace(
+    SMALLEST,
     million_sizes=(0, 20),
     large=300,
     stale_reads=4,
