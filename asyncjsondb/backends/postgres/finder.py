@@ -17,7 +17,7 @@ from ...errors import DuplicateKeyError, InvalidQueryError
 from ...ordering import project
 from ...paths import MISSING, parse_path
 from ...query import Node, Query
-from .query import compile_sort, compile_where, index_statements
+from .query import compile_sort, compile_where, index_statements, statistics_statement
 
 if TYPE_CHECKING:
     from .backend import PostgresBackend
@@ -136,6 +136,9 @@ class Finder:
             if getattr(exc, "sqlstate", "") == UNIQUE_VIOLATION:
                 raise DuplicateKeyError(path, "(held twice)", key="?", other_key="?") from None
             raise
+        if connection.get_server_version().major >= 14:
+            await connection.execute(statistics_statement(n.statistics(name), n.records, checked))
+            await connection.execute(f"ANALYZE {n.records}")  # so the next query has them
         return True
 
     async def drop_index(self, path: str) -> bool:
@@ -184,6 +187,7 @@ class Finder:
 async def drop_index_objects(connection: Any, schema: str, name: str) -> None:
     for suffix in ("", "_contains"):
         await connection.execute(f'DROP INDEX IF EXISTS "{schema}"."{name}{suffix}"')
+    await connection.execute(f'DROP STATISTICS IF EXISTS "{schema}"."{name}_stats"')
 
 
 def _nodes(plan: dict[str, Any]) -> Any:
