@@ -187,3 +187,30 @@ def test_index_statements_refuse_duplicates_and_serve_equality(server: Server) -
     ]
     server.run(server.connection.execute(f'DROP INDEX "{server.schema}".records_email'))
     server.run(server.connection.execute(f'DROP INDEX "{server.schema}".records_email_contains'))
+
+
+async def test_an_index_brings_statistics_on_its_path(postgres_schema: str) -> None:
+    # The server keeps none for a partial index's expression; without them it guessed many
+    # matches for a unique email and walked the collection in insertion order, filtering
+    # (80 ms at 200k records), rather than asking the index for the one record (0.1 ms).
+    import asyncpg
+
+    from asyncjsondb import AsyncJSONDB
+
+    statistics = (
+        "SELECT e.n_distinct FROM pg_stats_ext_exprs e WHERE e.schemaname = $1 "
+        "AND e.expr LIKE '%email%'"
+    )
+    connection = await asyncpg.connect(POSTGRES_URL)
+    try:
+        async with AsyncJSONDB(POSTGRES_URL, schema=postgres_schema) as db:
+            users = await db.get_collection("users")
+            await users.set_many([(f"k{n}", {"email": f"u{n}@x", "n": n}) for n in range(2000)])
+            await users.create_index("email", unique=True)
+            assert await connection.fetchval(statistics, postgres_schema) == -1  # all distinct
+            assert (await users.explain({"email": "u1900@x"}))["index"] == "email"
+            assert await users.find_one({"email": "u1900@x"}) == {"email": "u1900@x", "n": 1900}
+            await users.drop_index("email")
+            assert await connection.fetch(statistics, postgres_schema) == []
+    finally:
+        await connection.close()

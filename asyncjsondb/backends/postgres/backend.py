@@ -342,6 +342,16 @@ class PostgresBackend:
         except (OSError, asyncpg.InterfaceError) as exc:
             raise ServerError(self.location, f"cannot reach the server: {exc}") from exc
 
+    async def on_connection(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """``function(connection, *args)`` on one pooled connection in one hop to the pool's
+        loop (several statements pay one hop, not one each), errors translated."""
+        return await _LOOP.run(self._on_loop, self._connected, function, *args)
+
+    async def _connected(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        pool = await self._ensure_pool()
+        async with pool.acquire() as connection:
+            return await function(connection, *args)
+
     async def in_transaction(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
         """``function(connection, *args)`` inside one transaction, errors translated."""
         return await _LOOP.run(self._on_loop, self._transaction, function, *args)

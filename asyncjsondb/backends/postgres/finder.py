@@ -17,7 +17,7 @@ from ...errors import DuplicateKeyError, InvalidQueryError
 from ...ordering import project
 from ...paths import MISSING, parse_path
 from ...query import Node, Query
-from .query import compile_sort, compile_where, index_statements
+from .query import compile_sort, compile_where, index_statements, statistics_statement
 
 if TYPE_CHECKING:
     from .backend import PostgresBackend
@@ -30,13 +30,25 @@ class Finder:
         self._backend = backend
         self._name = name
 
-    async def _id(self) -> int | None:
+    async def _id(self, connection: Any | None = None) -> int | None:
+        """The collection's id, on ``connection`` if given (else a hop of its own)."""
         query = f"SELECT id FROM {self._backend.sql.collections} WHERE name = $1"
-        found = await self._backend.call("fetchval", query, self._name)
+        if connection is None:
+            found = await self._backend.call("fetchval", query, self._name)
+        else:
+            found = await connection.fetchval(query, self._name)
         return None if found is None else int(found)
 
     async def query(self, query: Query) -> list[tuple[str, Any]]:
-        collection_id = await self._id()
+        rows = await self._backend.on_connection(self._rows, query)
+        found = [(row[0], decode(str(row[1]))) for row in rows]
+        if query.fields:
+            return [(key, project(key, value, query.fields)) for key, value in found]
+        return found
+
+    async def _rows(self, connection: Any, query: Query) -> list[Any]:
+        """The id and the page on one connection: one hop to the pool's loop for both."""
+        collection_id = await self._id(connection)
         if collection_id is None:
             return []
         where = compile_where(query.where)
@@ -50,20 +62,20 @@ class Finder:
         if query.limit is not None:
             arguments.append(query.limit)
             sql += f" LIMIT ${len(arguments)}"
-        rows = await self._backend.call("fetch", sql, *arguments)
-        found = [(row[0], decode(str(row[1]))) for row in rows]
-        if query.fields:
-            return [(key, project(key, value, query.fields)) for key, value in found]
-        return found
+        rows: list[Any] = await connection.fetch(sql, *arguments)
+        return rows
 
     async def count(self, node: Node) -> int:
-        collection_id = await self._id()
+        return await self._backend.on_connection(self._count, node)
+
+    async def _count(self, connection: Any, node: Node) -> int:
+        collection_id = await self._id(connection)
         if collection_id is None:
             return 0
         where = compile_where(node)
         sql = f"SELECT count(*) FROM {self._backend.sql.records} "
         sql += f"WHERE collection_id = {collection_id} AND {where.sql}"
-        return int(await self._backend.call("fetchval", sql, *where.parameters))
+        return int(await connection.fetchval(sql, *where.parameters))
 
     async def explain(self, query: Query) -> dict[str, Any]:
         """The server's plan, reduced to the index it uses (by path) and its scan kind."""
@@ -136,6 +148,9 @@ class Finder:
             if getattr(exc, "sqlstate", "") == UNIQUE_VIOLATION:
                 raise DuplicateKeyError(path, "(held twice)", key="?", other_key="?") from None
             raise
+        if connection.get_server_version().major >= 14:
+            await connection.execute(statistics_statement(n.statistics(name), n.records, checked))
+            await connection.execute(f"ANALYZE {n.records}")  # so the next query has them
         return True
 
     async def drop_index(self, path: str) -> bool:
@@ -184,6 +199,7 @@ class Finder:
 async def drop_index_objects(connection: Any, schema: str, name: str) -> None:
     for suffix in ("", "_contains"):
         await connection.execute(f'DROP INDEX IF EXISTS "{schema}"."{name}{suffix}"')
+    await connection.execute(f'DROP STATISTICS IF EXISTS "{schema}"."{name}_stats"')
 
 
 def _nodes(plan: dict[str, Any]) -> Any:

@@ -172,15 +172,30 @@ def index_statements(
 ) -> list[str]:
     """``CREATE INDEX`` statements for a path of one collection; ``table`` comes quoted.
 
-    A btree on ``(collection, path)`` serves ranges and sorts and holds uniqueness (a record
-    without the field indexes as NULL, so it never conflicts); a GIN index on the path serves
-    equality, which ``@>`` expresses. With ``only`` (a collection id) both are partial indexes
-    over that collection's rows, so a unique one says nothing of other collections."""
+    A btree on the path serves ranges and sorts and holds uniqueness (a record without the
+    field indexes as NULL, so it never conflicts); a GIN index on the path serves equality,
+    which ``@>`` expresses. With ``only`` (a collection id) both are partial indexes over that
+    collection's rows, so a unique one says nothing of other collections; the btree then leaves
+    the collection out of its columns: the planner drops a condition the predicate implies, and
+    a leading column without a condition would make every lookup a walk of the whole index."""
     expression = path_expression(path, value)
     kind = "UNIQUE INDEX" if unique else "INDEX"
     partial = "" if only is None else f" WHERE {collection} = {int(only)}"
+    columns = f"({expression})" if only is not None else f"{collection}, ({expression})"
     return [
-        f'CREATE {kind} IF NOT EXISTS "{name}" ON {table} ({collection}, ({expression})){partial}',
+        f'CREATE {kind} IF NOT EXISTS "{name}" ON {table} ({columns}){partial}',
         f'CREATE INDEX IF NOT EXISTS "{name}_contains" ON {table} '
         f"USING gin (({expression}) jsonb_path_ops){partial}",
     ]
+
+
+def statistics_statement(name: str, table: str, path: Path, *, value: str = VALUE) -> str:
+    """``CREATE STATISTICS`` on a path's expression (PostgreSQL 14 and later); ``name`` and
+    ``table`` come quoted and qualified.
+
+    The server keeps no statistics for the expressions of partial indexes, so without these it
+    guesses how many records a filter on the path matches; guessing many, it walks a sorted
+    query's order and filters instead of asking the index (a whole scan for a rare value)."""
+    return (
+        f"CREATE STATISTICS IF NOT EXISTS {name} ON ({path_expression(path, value)}) FROM {table}"
+    )

@@ -60,6 +60,10 @@ class Names:
         digest = hashlib.sha256(path.encode()).hexdigest()[:12]
         return f"aj{prefix:08x}_{collection_id}_{digest}"
 
+    def statistics(self, index_name: str) -> str:
+        """The statistics object kept beside an index (``query.statistics_statement``)."""
+        return f'"{self.schema}"."{index_name}_stats"'
+
     @property
     def collection_id(self) -> str:
         return self._qualified("collection_id")
