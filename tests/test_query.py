@@ -237,13 +237,17 @@ def test_skip_and_limit_apply_after_filtering_and_sorting() -> None:
             Query.parse(**options)
 
 
-def test_every_operator_on_every_kind_of_value_agrees_with_a_naive_evaluator() -> None:
-    items = [(f"k{n}", record) for n, record in enumerate(GRID_RECORDS)]
-    for where in grid_filters():
+def _assert_matcher_agrees_with_naive(records: list[Any], wheres: Any) -> None:
+    items = [(f"k{n}", record) for n, record in enumerate(records)]
+    for where in wheres:
         matcher = compile_where(where)
         assert [matcher(key, value) for key, value in items] == [
             naive_match(key, value, where) for key, value in items
         ], where
+
+
+def test_every_operator_on_every_kind_of_value_agrees_with_a_naive_evaluator() -> None:
+    _assert_matcher_agrees_with_naive(GRID_RECORDS, grid_filters())
 
 
 @BOUNDED
@@ -251,12 +255,7 @@ def test_every_operator_on_every_kind_of_value_agrees_with_a_naive_evaluator() -
 def test_the_compiled_matcher_agrees_with_a_naive_evaluator(
     records: list[Any], wheres: list[dict[str, Any]]
 ) -> None:
-    items = [(f"k{n}", record) for n, record in enumerate(records)]
-    for where in wheres:
-        matcher = compile_where(where)
-        assert [matcher(key, value) for key, value in items] == [
-            naive_match(key, value, where) for key, value in items
-        ], where
+    _assert_matcher_agrees_with_naive(records, wheres)
 
 
 @BOUNDED
