@@ -143,14 +143,8 @@ class CommitQueue:
             pass
 
     def _drain(self) -> None:
-        """The pool job: commit one batch, then hand on to the pool if more arrived meanwhile."""
-        committed = self._drain_once()
-        with self._pending_lock:
-            more = bool(self._pending)
-            self._scheduled = more
-        if more:
-            executor().submit(self._drain)
-        if committed:
+        """The pool job: commit one batch, hand on to the pool if more arrived meanwhile."""
+        if self._drain_once(pool_job=True):
             self._compact_if_due()
 
     def _compact_in_pool_if_due(self) -> None:
@@ -167,8 +161,11 @@ class CommitQueue:
             except DatabaseError:  # the writes are safe in the journal; the next commit retries
                 _log.warning("compacting %s failed", self.store.paths.snapshot, exc_info=True)
 
-    def _drain_once(self) -> bool:
-        """Commit what is queued now (and what gathers on loops); False when nothing was."""
+    def _drain_once(self, *, pool_job: bool = False) -> bool:
+        """Commit what is queued now (and what gathers on loops); False when nothing was.
+
+        A ``pool_job`` says whether it hands on before its waiters wake: a waiter that writes
+        again at once finds the pool idle, and may commit inline."""
         with self._drain_lock:
             with self._pending_lock:
                 batch = list(self._pending)
@@ -176,9 +173,14 @@ class CommitQueue:
                 for gathered in self._gathering.values():
                     batch.extend(gathered)
                 self._gathering.clear()
-            if batch:
-                _deliver(self._commit(batch))
-                self.pooled += 1
+            outcomes = self._commit(batch) if batch else []
+            self.pooled += bool(batch)
+            if pool_job:
+                with self._pending_lock:
+                    more = self._scheduled = bool(self._pending)
+                if more:
+                    executor().submit(self._drain)
+            _deliver(outcomes)
             return bool(batch)
 
     def _commit(self, batch: list[Pending]) -> list[Outcome]:
