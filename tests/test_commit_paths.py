@@ -18,6 +18,7 @@ import pytest
 from asyncjsondb import AsyncJSONDB, Collection, StorageError
 from asyncjsondb.backends.files import commits, compaction, turns
 from asyncjsondb.backends.files.commits import CommitQueue
+from tests.attack_scenarios import ATTACKS, BEFORE, PATHS_TAKEN, read_view
 from tests.faults import SyscallFaults
 from tests.proc_workers import JOIN_TIMEOUT, SPAWN, Peer
 from tests.test_freshness import FOREVER, finished_without_awaiting
@@ -286,3 +287,18 @@ async def test_close_lets_a_gathering_batch_finish(db_path: Path, durability: st
     assert await asyncio.gather(*writes) == [True] * 5
     async with AsyncJSONDB(db_path) as again:
         assert await (await again.get_collection("c")).count() == 6
+
+
+@pytest.mark.parametrize(("name", "path"), [("set_gathered", "inline"), ("set_contended", "pool")])
+async def test_the_attack_scenarios_take_the_path_they_attack(
+    name: str, path: str, tmp_path: Path
+) -> None:
+    """The I/O-error and crash-point loops attack each path only if the scenario takes it."""
+    attack = next(attack for attack in ATTACKS if attack.name == name)
+    db = await attack.prepare(tmp_path / "db")
+    try:
+        await attack.run(db, tmp_path / "db")
+        assert PATHS_TAKEN[-1] == path
+        assert await read_view(db) == attack.expect(BEFORE)
+    finally:
+        await db.close()
