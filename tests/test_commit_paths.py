@@ -253,11 +253,13 @@ async def test_compaction_after_an_inline_commit_runs_in_the_pool(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     threads: list[str] = []
+    folded: list[bool] = []
     real = compaction.compact
 
     def compact(store: Any) -> bool:
         threads.append(threading.current_thread().name)
-        return real(store)
+        folded.append(real(store))
+        return folded[-1]
 
     monkeypatch.setattr(compaction, "compact", compact)
     async with AsyncJSONDB(db_path, cache_ttl=FOREVER, compact_min_bytes=300) as db:
@@ -270,7 +272,8 @@ async def test_compaction_after_an_inline_commit_runs_in_the_pool(
             written += 1
             assert written < 100, "never compacted"
         assert queue.inline >= 5
-        await until(lambda: not (db_path / "c.journal").exists())
+        await until(lambda: folded)
+        assert folded[0]
     assert all(name.startswith("asyncjsondb") for name in threads), threads
     async with AsyncJSONDB(db_path) as again:
         assert await (await again.get_collection("c")).count() == written + 1

@@ -68,7 +68,6 @@ class CommitQueue:
         self._scheduled = False  # a pool job is queued or running
         self._gathering: dict[asyncio.AbstractEventLoop, list[Pending]] = {}
         self._syncs: deque[float] = deque(maxlen=_SYNCS)  # the last fsyncs' durations
-        self._compaction_queued = False
         self.inline = 0
         self.pooled = 0
 
@@ -139,49 +138,67 @@ class CommitQueue:
 
     def flush(self) -> None:
         """Commit everything queued or gathering, in this thread; never waits for a pool job."""
-        while self._drain_once():
-            pass
+        while True:
+            with self._drain_lock:
+                outcomes = self._commit_queued()
+                _deliver(outcomes)
+            if not outcomes:
+                return
 
     def _drain(self) -> None:
-        """The pool job: commit one batch, hand on to the pool if more arrived meanwhile."""
-        if self._drain_once(pool_job=True):
+        """The pool job: commit what is queued, compact if due, hand on if more arrived.
+
+        It hands on before its waiters wake (a waiter that writes again at once finds the pool
+        idle, and may commit inline), unless it compacts: writes made meanwhile queue behind."""
+        with self._drain_lock:
+            outcomes = self._commit_queued()
+            compacting = bool(outcomes) and self.store.compaction_due()
+            if not compacting:
+                self._hand_on()
+            _deliver(outcomes)
+        if compacting:
             self._compact_if_due()
+            self._hand_on()
+
+    def _hand_on(self) -> None:
+        with self._pending_lock:
+            more = self._scheduled = bool(self._pending)
+        if more:
+            executor().submit(self._drain)
 
     def _compact_in_pool_if_due(self) -> None:
-        """After an inline commit: compaction, if due, runs in the pool, never on the loop."""
-        if self.store.compaction_due() and not self._compaction_queued:
-            self._compaction_queued = True
-            executor().submit(self._compact_if_due)
+        """After an inline commit: compaction, if due, runs in the pool, never on the loop, and
+        the writes made meanwhile queue behind it (the journal stays bounded)."""
+        if self.store.compaction_due():
+            with self._pending_lock:
+                start = not self._scheduled
+                self._scheduled = True
+            if start:  # else the pool job that runs will compact after its commit
+                executor().submit(self._compact_then_drain)
+
+    def _compact_then_drain(self) -> None:
+        self._compact_if_due()
+        self._drain()
 
     def _compact_if_due(self) -> None:
-        self._compaction_queued = False
         if self.store.usable:
             try:
                 compaction.maybe_compact(self.store)
             except DatabaseError:  # the writes are safe in the journal; the next commit retries
                 _log.warning("compacting %s failed", self.store.paths.snapshot, exc_info=True)
 
-    def _drain_once(self, *, pool_job: bool = False) -> bool:
-        """Commit what is queued now (and what gathers on loops); False when nothing was.
-
-        A ``pool_job`` says whether it hands on before its waiters wake: a waiter that writes
-        again at once finds the pool idle, and may commit inline."""
-        with self._drain_lock:
-            with self._pending_lock:
-                batch = list(self._pending)
-                self._pending.clear()
-                for gathered in self._gathering.values():
-                    batch.extend(gathered)
-                self._gathering.clear()
-            outcomes = self._commit(batch) if batch else []
-            self.pooled += bool(batch)
-            if pool_job:
-                with self._pending_lock:
-                    more = self._scheduled = bool(self._pending)
-                if more:
-                    executor().submit(self._drain)
-            _deliver(outcomes)
-            return bool(batch)
+    def _commit_queued(self) -> list[Outcome]:
+        """Commit what is queued now, and what gathers on loops (call with ``_drain_lock``)."""
+        with self._pending_lock:
+            batch = list(self._pending)
+            self._pending.clear()
+            for gathered in self._gathering.values():
+                batch.extend(gathered)
+            self._gathering.clear()
+        if not batch:
+            return []
+        self.pooled += 1
+        return self._commit(batch)
 
     def _commit(self, batch: list[Pending]) -> list[Outcome]:
         """Take the locks (waiting if need be), catch up with the files, commit ``batch``."""

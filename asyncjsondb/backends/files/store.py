@@ -10,8 +10,9 @@ locks, and memory is trusted while the counter still holds the value seen at the
 
 Locking: ``mutex`` (a ``threading.Lock``) guards this process's state; the ``ProcessLock`` on
 ``.<name>.lock`` guards the files between processes. Both are taken, in that order and within one
-``lock_timeout``, only in worker threads, never on an event loop (``locked``). Methods named
-``*_locked`` expect the caller to hold both.
+``lock_timeout``, in worker threads (``locked``); an event loop only tries them, without waiting
+(``lock_if_current``, for inline commits). Methods named ``*_locked`` expect the caller to
+hold both.
 
 Readers on event loops take no lock: a commit's records change ``data`` in one pass of C code,
 and a load (or a batch after a ``clear``) builds a new dict whose reference is swapped in, so a
