@@ -165,6 +165,25 @@ async def test_a_write_after_another_process_wrote_catches_up_in_the_pool(
         peer.close()
 
 
+async def test_a_write_inline_in_one_process_is_seen_by_the_next_read_of_another(
+    files_db: AsyncJSONDB, db_path: Path, durability: str
+) -> None:
+    c = await files_db.get_collection("c")
+    queue = queue_of(c)
+    peer = Peer(str(db_path), durability=durability, cache_ttl=FOREVER)
+    try:
+        assert peer.call("c", "get", "seed") == 0  # the peer's memory is loaded, and trusted
+        inline = queue.inline
+        for number in range(1, 11):
+            await c.set("seed", number)
+            assert peer.call("c", "get", "seed") == number
+        await asyncio.gather(c.set("a", 1), c.set("b", 2))
+        assert peer.call("c", "get_many", ["a", "b"]) == {"a": 1, "b": 2}
+        assert queue.inline == inline + 11
+    finally:
+        peer.close()
+
+
 async def test_a_failed_inline_sync_changes_nothing_and_fails_every_waiter(
     db_path: Path,
 ) -> None:

@@ -10,8 +10,8 @@ the collection and both locks are free, taken without waiting, with memory curre
 process wrote since: the shared change counter says so without a system call). Writes ready on
 a loop in the same turn join one batch, closed by a ``call_soon`` callback: one append and one
 fsync for all of them; a lone write (nothing else ready on the loop) commits without suspending.
-A durable batch commits inline only while fsyncs are fast (each of the last ``_SYNCS`` under
-``_FAST_SYNC``); ``turns`` gives the loop a turn every ~2 ms of back-to-back inline commits.
+A durable batch commits inline only while fsyncs are fast (the median of the last ``_SYNCS``
+under ``_FAST_SYNC``); ``turns`` gives the loop a turn every ~2 ms of back-to-back inline commits.
 
 Otherwise, through the pool: the writes are queued, and whichever worker drains the queue
 commits everything queued meanwhile together, taking the locks (waiting for them if it must:
@@ -44,8 +44,9 @@ _log = logging.getLogger("asyncjsondb")
 Pending = tuple[Mutation, bool, "asyncio.Future[Any]"]  # the mutation, durable, its waiter
 Outcome = tuple["asyncio.Future[Any]", bool, Any]  # the waiter, ok, its result or exception
 
-_SYNCS = 8  # durable commits go inline while the last this many fsyncs were each fast ...
-_FAST_SYNC = 0.002  # ... that is, under this many seconds (a slow disk would stall the loop)
+_SYNCS = 8  # durable commits go inline while the median of the last this many fsyncs ...
+_FAST_SYNC = 0.002  # ... is under this many seconds (a slow disk would stall the loop; one
+# hiccup of a fast one does not send the next writes to the pool)
 _LARGEST_INLINE = 1000  # a larger batch is planned in the pool, off the loop
 _turns = Turns()
 
@@ -92,7 +93,7 @@ class CommitQueue:
         """Nothing queued for the pool, a batch small enough, and (if durable) fast fsyncs."""
         if self._scheduled or size > _LARGEST_INLINE:
             return False
-        return not durable or all(seconds < _FAST_SYNC for seconds in self._syncs)
+        return not durable or _median(self._syncs) < _FAST_SYNC
 
     def _gather(self, loop: asyncio.AbstractEventLoop, pending: Pending) -> None:
         with self._pending_lock:
@@ -241,6 +242,10 @@ class CommitQueue:
             store.catalog.forget()  # it may follow records that were not written
             return _failed(batch, exc)
         return outcomes
+
+
+def _median(seconds: deque[float]) -> float:
+    return sorted(seconds)[len(seconds) // 2] if seconds else 0.0
 
 
 def _failed(batch: list[Pending], exc: Exception) -> list[Outcome]:
