@@ -240,6 +240,19 @@ async def test_a_batch_too_large_for_the_loop_goes_to_the_pool(
     assert await c.count() == 4
 
 
+async def test_a_bulk_write_is_planned_in_the_pool(
+    files_db: AsyncJSONDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(commits, "_LARGEST_INLINE", 2)
+    c = await files_db.get_collection("c")
+    queue = queue_of(c)
+    inline, pooled = queue.inline, queue.pooled
+    assert await c.set_many({"a": 1, "b": 2, "c": 3}) == 3  # one mutation, three records
+    await c.delete_many(["a", "b"])
+    assert (queue.inline, queue.pooled) == (inline + 1, pooled + 1)
+    assert await c.items() == [("seed", 0), ("c", 3)]
+
+
 async def test_back_to_back_inline_writes_give_the_loop_turns(
     files_db: AsyncJSONDB, monkeypatch: pytest.MonkeyPatch
 ) -> None:

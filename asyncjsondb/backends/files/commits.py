@@ -33,7 +33,7 @@ from typing import Any
 
 from ...bridge import executor, reset_after_fork
 from ...errors import DatabaseError, StorageError
-from ..base import Mutation
+from ..base import DeleteMany, Mutation, SetMany
 from . import compaction
 from .journal import Record
 from .plans import View, plan
@@ -47,7 +47,7 @@ Outcome = tuple["asyncio.Future[Any]", bool, Any]  # the waiter, ok, its result 
 _SYNCS = 8  # durable commits go inline while the median of the last this many fsyncs ...
 _FAST_SYNC = 0.002  # ... is under this many seconds (a slow disk would stall the loop; one
 # hiccup of a fast one does not send the next writes to the pool)
-_LARGEST_INLINE = 1000  # a larger batch is planned in the pool, off the loop
+_LARGEST_INLINE = 1000  # records: a larger batch is planned and applied in the pool, off the loop
 _turns = Turns()
 
 
@@ -81,7 +81,7 @@ class CommitQueue:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Any] = loop.create_future()
         pending = (mutation, durable, waiter)
-        if not self._may_go_inline(1, durable):
+        if not self._may_go_inline(_records_in(mutation), durable):
             self._to_pool([pending])
         elif loop in self._gathering or not (
             _turns.may_commit_now(loop) and self._commit_inline([pending])
@@ -90,7 +90,8 @@ class CommitQueue:
         return await waiter
 
     def _may_go_inline(self, size: int, durable: bool) -> bool:
-        """Nothing queued for the pool, a batch small enough, and (if durable) fast fsyncs."""
+        """Nothing queued for the pool, a batch of at most ``_LARGEST_INLINE`` records (a bulk
+        ``set_many`` is planned and applied in the pool), and (if durable) fast fsyncs."""
         if self._scheduled or size > _LARGEST_INLINE:
             return False
         return not durable or _median(self._syncs) < _FAST_SYNC
@@ -111,7 +112,8 @@ class CommitQueue:
         if not batch:  # ``flush`` took it
             return
         durable = any(d for _, d, _ in batch)
-        if not (self._may_go_inline(len(batch), durable) and self._commit_inline(batch)):
+        size = sum(_records_in(mutation) for mutation, _, _ in batch)
+        if not (self._may_go_inline(size, durable) and self._commit_inline(batch)):
             self._to_pool(batch)
 
     def _commit_inline(self, batch: list[Pending]) -> bool:
@@ -242,6 +244,14 @@ class CommitQueue:
             store.catalog.forget()  # it may follow records that were not written
             return _failed(batch, exc)
         return outcomes
+
+
+def _records_in(mutation: Mutation) -> int:
+    if isinstance(mutation, SetMany):
+        return len(mutation.items)
+    if isinstance(mutation, DeleteMany):
+        return len(mutation.keys)
+    return 1
 
 
 def _median(seconds: deque[float]) -> float:
