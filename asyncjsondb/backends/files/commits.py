@@ -81,11 +81,11 @@ class CommitQueue:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Any] = loop.create_future()
         pending = (mutation, durable, waiter)
-        if not self._may_go_inline(_records_in(mutation), durable):
+        if loop in self._gathering:  # behind the writes gathered before it
+            self._gather(loop, pending)
+        elif not self._may_go_inline(_records_in(mutation), durable):
             self._to_pool([pending])
-        elif loop in self._gathering or not (
-            _turns.may_commit_now(loop) and self._commit_inline([pending])
-        ):
+        elif not (_turns.may_commit_now(loop) and self._commit_inline([pending])):
             self._gather(loop, pending)
         return await waiter
 
@@ -153,15 +153,19 @@ class CommitQueue:
 
         It hands on before its waiters wake (a waiter that writes again at once finds the pool
         idle, and may commit inline), unless it compacts: writes made meanwhile queue behind."""
-        with self._drain_lock:
-            outcomes = self._commit_queued()
-            compacting = bool(outcomes) and self.store.compaction_due()
-            if not compacting:
+        handed_on = False
+        try:
+            with self._drain_lock:
+                outcomes = self._commit_queued()
+                if not (outcomes and self.store.compaction_due()):
+                    self._hand_on()
+                    handed_on = True
+                _deliver(outcomes)
+            if not handed_on:
+                self._compact_if_due()
+        finally:  # whatever happened, the queue is never left without a job to drain it
+            if not handed_on:
                 self._hand_on()
-            _deliver(outcomes)
-        if compacting:
-            self._compact_if_due()
-            self._hand_on()
 
     def _hand_on(self) -> None:
         with self._pending_lock:
@@ -180,8 +184,10 @@ class CommitQueue:
                 executor().submit(self._compact_then_drain)
 
     def _compact_then_drain(self) -> None:
-        self._compact_if_due()
-        self._drain()
+        try:
+            self._compact_if_due()
+        finally:
+            self._drain()
 
     def _compact_if_due(self) -> None:
         if self.store.usable:
