@@ -8,7 +8,7 @@ import asyncio
 import fcntl
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -146,42 +146,42 @@ async def test_a_lock_held_by_another_process_sends_the_write_to_the_pool(
     assert await c.get("k") == 1
 
 
+@pytest.fixture
+def peer(db_path: Path, durability: str) -> Iterator[Peer]:
+    """Another process with the folder open, its memory trusted for as long as its counter says."""
+    other = Peer(str(db_path), durability=durability, cache_ttl=FOREVER)
+    yield other
+    other.close()
+
+
 async def test_a_write_after_another_process_wrote_catches_up_in_the_pool(
-    files_db: AsyncJSONDB, db_path: Path, durability: str
+    files_db: AsyncJSONDB, peer: Peer
 ) -> None:
     c = await files_db.get_collection("c")
     queue = queue_of(c)
-    peer = Peer(str(db_path), durability=durability, cache_ttl=FOREVER)
-    try:
-        peer.call("c", "set", "theirs", 1)
-        inline, pooled = queue.inline, queue.pooled
-        assert await c.increment("theirs") == 2  # planned on their value: caught up first
-        assert (queue.inline, queue.pooled) == (inline, pooled + 1)
-        await c.set("mine", 1)  # memory is current again
-        assert queue.inline == inline + 1
-        assert peer.call("c", "get", "mine") == 1  # and the peer's next read sees it
-        assert peer.call("c", "get", "theirs") == 2
-    finally:
-        peer.close()
+    peer.call("c", "set", "theirs", 1)
+    inline, pooled = queue.inline, queue.pooled
+    assert await c.increment("theirs") == 2  # planned on their value: caught up first
+    assert (queue.inline, queue.pooled) == (inline, pooled + 1)
+    await c.set("mine", 1)  # memory is current again
+    assert queue.inline == inline + 1
+    assert peer.call("c", "get", "mine") == 1  # and the peer's next read sees it
+    assert peer.call("c", "get", "theirs") == 2
 
 
 async def test_a_write_inline_in_one_process_is_seen_by_the_next_read_of_another(
-    files_db: AsyncJSONDB, db_path: Path, durability: str
+    files_db: AsyncJSONDB, peer: Peer
 ) -> None:
     c = await files_db.get_collection("c")
     queue = queue_of(c)
-    peer = Peer(str(db_path), durability=durability, cache_ttl=FOREVER)
-    try:
-        assert peer.call("c", "get", "seed") == 0  # the peer's memory is loaded, and trusted
-        inline = queue.inline
-        for number in range(1, 11):
-            await c.set("seed", number)
-            assert peer.call("c", "get", "seed") == number
-        await asyncio.gather(c.set("a", 1), c.set("b", 2))
-        assert peer.call("c", "get_many", ["a", "b"]) == {"a": 1, "b": 2}
-        assert queue.inline == inline + 11
-    finally:
-        peer.close()
+    assert peer.call("c", "get", "seed") == 0  # the peer's memory is loaded, and trusted
+    inline = queue.inline
+    for number in range(1, 11):
+        await c.set("seed", number)
+        assert peer.call("c", "get", "seed") == number
+    await asyncio.gather(c.set("a", 1), c.set("b", 2))
+    assert peer.call("c", "get_many", ["a", "b"]) == {"a": 1, "b": 2}
+    assert queue.inline == inline + 11
 
 
 async def test_a_failed_inline_sync_changes_nothing_and_fails_every_waiter(
@@ -228,29 +228,18 @@ async def test_slow_syncs_send_durable_writes_to_the_pool(
         assert (queue.inline, queue.pooled) == (inline, pooled + 3)
 
 
-async def test_a_batch_too_large_for_the_loop_goes_to_the_pool(
+async def test_a_batch_of_too_many_records_for_the_loop_goes_to_the_pool(
     files_db: AsyncJSONDB, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(commits, "_LARGEST_INLINE", 2)
     c = await files_db.get_collection("c")
     queue = queue_of(c)
     inline, pooled = queue.inline, queue.pooled
-    await asyncio.gather(*(c.set(f"k{n}", n) for n in range(3)))
-    assert (queue.inline, queue.pooled) == (inline, pooled + 1)
-    assert await c.count() == 4
-
-
-async def test_a_bulk_write_is_planned_in_the_pool(
-    files_db: AsyncJSONDB, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(commits, "_LARGEST_INLINE", 2)
-    c = await files_db.get_collection("c")
-    queue = queue_of(c)
-    inline, pooled = queue.inline, queue.pooled
-    assert await c.set_many({"a": 1, "b": 2, "c": 3}) == 3  # one mutation, three records
-    await c.delete_many(["a", "b"])
-    assert (queue.inline, queue.pooled) == (inline + 1, pooled + 1)
-    assert await c.items() == [("seed", 0), ("c", 3)]
+    await asyncio.gather(*(c.set(f"k{n}", n) for n in range(3)))  # three writes, one batch
+    assert await c.set_many({"a": 1, "b": 2, "c": 3}) == 3  # one write, three records
+    await c.delete_many(["a", "b"])  # two records: small enough
+    assert (queue.inline, queue.pooled) == (inline + 1, pooled + 2)
+    assert await c.count() == 5
 
 
 async def test_back_to_back_inline_writes_give_the_loop_turns(
