@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from asyncjsondb import AsyncJSONDB, Collection, StorageError
+from asyncjsondb import AsyncJSONDB, Collection, DuplicateKeyError, StorageError
 from asyncjsondb.backends.files import commits, compaction, turns
 from asyncjsondb.backends.files.commits import CommitQueue
 from tests.attack_scenarios import ATTACKS, BEFORE, PATHS_TAKEN, read_view
@@ -240,6 +240,23 @@ async def test_a_batch_of_too_many_records_for_the_loop_goes_to_the_pool(
     await c.delete_many(["a", "b"])  # two records: small enough
     assert (queue.inline, queue.pooled) == (inline + 1, pooled + 2)
     assert await c.count() == 5
+
+
+async def test_a_unique_index_is_built_in_the_pool_not_on_the_loop(
+    files_db: AsyncJSONDB, db_path: Path
+) -> None:
+    c = await files_db.get_collection("c")
+    await c.set_many({"a": {"email": "a@x"}, "b": {"email": "b@x"}})
+    await c.create_index("email", unique=True)
+    queue = queue_of(c)
+    queue.store.catalog.forget()  # as after a reload: built again at the next write
+    inline, pooled = queue.inline, queue.pooled
+    await c.set("c", {"email": "c@x"})  # builds it: in the pool
+    await c.set("d", {"email": "d@x"})  # built: inline
+    assert (queue.inline, queue.pooled) == (inline + 1, pooled + 1)
+    with pytest.raises(DuplicateKeyError):
+        await c.set("e", {"email": "a@x"})
+    assert queue.inline == inline + 2
 
 
 async def test_back_to_back_inline_writes_give_the_loop_turns(

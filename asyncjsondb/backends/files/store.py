@@ -109,7 +109,8 @@ class CollectionStore:
         """Take both locks without waiting, only if memory is current; True if taken (then
         ``unlock``). False when a lock is busy, another process (or a failed write) changed the
         files since this process last looked, there is no shared counter to tell (network file
-        systems), or the collection's files are not open yet: the write goes to the pool then."""
+        systems), the collection's files are not open yet, or a unique index must be built first:
+        the write goes to the pool then."""
         if not self.mutex.acquire(blocking=False):
             return False
         try:
@@ -131,6 +132,7 @@ class CollectionStore:
             and self._journal is not None
             and isinstance(self.changes, ChangeCounter)
             and self.changes.read() == self.seen
+            and self.catalog.prepared  # building a unique index is the pool's work
         )
 
     def unlock(self) -> None:
