@@ -213,3 +213,59 @@ def remove_tree(path: Path) -> None:
 def environment_long() -> bool:
     """ASYNCJSONDB_ATTACK_LONG=1 runs every harness long (more examples, more seeds)."""
     return os.environ.get("ASYNCJSONDB_ATTACK_LONG", "") not in ("", "0")
+
+
+# -- the write path's two ways (commits.py): a batch gathered inline, a write sent to the pool --
+
+PATHS_TAKEN: list[str] = []  # "inline" or "pool", per attacked write, for test_commit_paths
+
+
+def _commit_queue(collection: Any) -> Any:
+    return collection._backend._commits
+
+
+async def _set_gathered(db: AsyncJSONDB, _: Path) -> Any:
+    """Three writes ready in one turn: one batch, one append and one fsync, on the loop (fsyncs
+    count as fast here, whatever this disk does)."""
+    from asyncjsondb.backends.files import commits
+
+    c = await _c(db)
+    queue = _commit_queue(c)
+    inline, fast = queue.inline, commits._FAST_SYNC
+    commits._FAST_SYNC = float("inf")
+    try:
+        return await asyncio.gather(c.set("a", {"v": 100}), c.increment("c"), c.delete("b"))
+    finally:
+        commits._FAST_SYNC = fast
+        PATHS_TAKEN.append("inline" if queue.inline > inline else "pool")
+
+
+async def _set_contended(db: AsyncJSONDB, _: Path) -> Any:
+    """A write that finds the collection's lock held (here: its thread lock, by this thread, as
+    a commit in another thread would) goes to the pool, whose worker waits for it."""
+    c = await _c(db)
+    queue = _commit_queue(c)
+    pooled = queue.pooled
+    assert queue.store.mutex.acquire(blocking=False)
+    try:
+        write = asyncio.ensure_future(c.set("a", {"v": 100}))
+        while not queue._scheduled and not write.done():
+            await asyncio.sleep(0.0005)
+    finally:
+        queue.store.mutex.release()
+    try:
+        return await write
+    finally:
+        PATHS_TAKEN.append("pool" if queue.pooled > pooled else "inline")
+
+
+def _gathered(records: dict[str, Any]) -> None:
+    records.update(a={"v": 100}, c=4)
+    records.pop("b")
+
+
+ATTACKS = (  # type: ignore[assignment]  # a longer tuple of the same Attacks
+    *ATTACKS,
+    Attack("set_gathered", _set_gathered, _in_c(_gathered)),
+    Attack("set_contended", _set_contended, _in_c(lambda r: r.update(a={"v": 100}))),
+)

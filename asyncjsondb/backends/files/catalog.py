@@ -59,6 +59,11 @@ class Catalog:
         if any(definition["unique"] for definition in self.definitions):
             self.current(data)
 
+    @property
+    def prepared(self) -> bool:
+        """Whether ``prepare`` has nothing to build: a commit then costs O(its records)."""
+        return self._built is not None or not any(d["unique"] for d in self.definitions)
+
     def current(self, data: Mapping[str, bytes]) -> IndexSet:
         """The indexes, built over ``data`` (the collection in memory) if they are not yet."""
         if self._built is None:

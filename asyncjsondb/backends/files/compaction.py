@@ -17,12 +17,7 @@ from .store import CollectionStore
 
 def maybe_compact(store: CollectionStore) -> None:
     """Fold the journal if it has grown past ``compact_ratio`` times the snapshot's size."""
-    current = store.journal
-    options = store.options
-    if not options.auto_compact or current is None:
-        return
-    bound = max(options.compact_min_bytes, options.compact_ratio * store.snapshot_size)
-    if current.offset > bound:
+    if store.compaction_due():
         compact(store)
 
 

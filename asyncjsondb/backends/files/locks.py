@@ -71,6 +71,11 @@ class ProcessLock:
                 raise LockTimeoutError(self.path, limit)
             wait = min(wait * 2, _LONGEST_WAIT)
 
+    def try_acquire(self) -> bool:
+        """Take the lock only if it is free now; never waits (the event loop's way in)."""
+        fd = self._descriptor()
+        return fd is None or self._try_lock(fd)
+
     def _try_lock(self, fd: int) -> bool:
         try:
             return lock_descriptor(fd, blocking=False)

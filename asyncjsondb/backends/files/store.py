@@ -10,8 +10,9 @@ locks, and memory is trusted while the counter still holds the value seen at the
 
 Locking: ``mutex`` (a ``threading.Lock``) guards this process's state; the ``ProcessLock`` on
 ``.<name>.lock`` guards the files between processes. Both are taken, in that order and within one
-``lock_timeout``, only in worker threads, never on an event loop (``locked``). Methods named
-``*_locked`` expect the caller to hold both.
+``lock_timeout``, in worker threads (``locked``); an event loop only tries them, without waiting
+(``lock_if_current``, for inline commits). Methods named ``*_locked`` expect the caller to
+hold both.
 
 Readers on event loops take no lock: a commit's records change ``data`` in one pass of C code,
 and a load (or a batch after a ``clear``) builds a new dict whose reference is swapped in, so a
@@ -42,7 +43,7 @@ from ...options import Options
 from . import atomic, batches, journal, layout, snapshot
 from .atomic import FileIdentity
 from .catalog import Catalog
-from .changes import UNOPENED, Counter, open_counter
+from .changes import UNOPENED, ChangeCounter, Counter, open_counter
 from .journal import JournalFile, Record
 from .layout import CollectionFiles
 from .locks import ProcessLock
@@ -103,6 +104,50 @@ class CollectionStore:
                 self.plock.release()
         finally:
             self.mutex.release()
+
+    def lock_if_current(self) -> bool:
+        """Take both locks without waiting, only if memory is current; True if taken (then
+        ``unlock``). False when a lock is busy, another process (or a failed write) changed the
+        files since this process last looked, there is no shared counter to tell (network file
+        systems), the collection's files are not open yet, or a unique index must be built first:
+        the write goes to the pool then."""
+        if not self.mutex.acquire(blocking=False):
+            return False
+        try:
+            if self._current() and self.plock.try_acquire():
+                if self.changes.read() == self.seen:  # nobody wrote between the look and the lock
+                    return True
+                self.plock.release()
+        except DatabaseError:  # the pool's path reports it, with its retries and timeout
+            pass
+        self.mutex.release()
+        return False
+
+    def _current(self) -> bool:
+        return (
+            self.usable
+            and self.loaded
+            and not self.read_only
+            and self._snapshot is not None
+            and self._journal is not None
+            and isinstance(self.changes, ChangeCounter)
+            and self.changes.read() == self.seen
+            and self.catalog.prepared  # building a unique index is the pool's work
+        )
+
+    def unlock(self) -> None:
+        """Release what ``lock_if_current`` took."""
+        self.plock.release()
+        self.mutex.release()
+
+    def compaction_due(self) -> bool:
+        """Whether the journal has grown past ``compact_ratio`` times the snapshot's size."""
+        current, options = self._journal, self.options
+        if not options.auto_compact or current is None:
+            return False
+        return current.offset > max(
+            options.compact_min_bytes, options.compact_ratio * self.snapshot_size
+        )
 
     def _check_usable(self) -> None:
         if self.closed:
