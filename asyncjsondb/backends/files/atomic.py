@@ -7,12 +7,15 @@ place and the folder is fsynced, so a crash at any moment leaves either the old 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from filelock import lock_descriptor
 
 from ...errors import StorageError
 
@@ -61,6 +64,37 @@ def written_by_temp(file_name: str) -> str | None:
     """
     match = _TEMP_NAME.fullmatch(file_name)
     return match.group(1) if match else None
+
+
+def create_claimed_temp(path: Path) -> tuple[Path, int]:
+    """Create a temp file for ``path`` and claim it (a ``flock`` held while its descriptor, or a
+    copy of it in a child process, is open): ``is_claimed`` tells other processes it is live."""
+    temp = temp_path_for(path)
+    try:
+        fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError as exc:
+        raise StorageError("create", temp, exc) from exc
+    try:
+        if not lock_descriptor(fd, blocking=False):  # a new file: nobody else can hold it
+            raise OSError(errno.EAGAIN, "a new temp file is locked by another process")
+    except OSError as exc:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise StorageError("lock", temp, exc) from exc
+    return temp, fd
+
+
+def is_claimed(path: Path) -> bool:
+    """Whether a live writer holds ``path`` (``create_claimed_temp``): then it is no leftover."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        return not lock_descriptor(fd, blocking=False)
+    finally:
+        os.close(fd)  # and with it the lock just taken
 
 
 def fsync_directory(directory: Path) -> None:
