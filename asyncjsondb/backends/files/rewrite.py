@@ -29,6 +29,7 @@ from .layout import CollectionFiles
 
 SYNC_EVERY = 1 << 20  # bytes written between two fdatasyncs of the new file
 _FREE_STEP = 64 << 20  # bytes of an old file freed at a time (``free_in_steps``)
+CHILD_MODULE = __name__  # what ``python -m`` runs as the child (tests run it under faults)
 
 
 @dataclass
@@ -80,16 +81,17 @@ def render(taken: Capture) -> tuple[Path, int]:
     temp, fd = atomic.create_claimed_temp(taken.paths.compacting)
     try:
         fds = (taken.snapshot_fd, taken.journal_fd, fd)
-        command = [sys.executable, "-m", __name__, *map(str, (*fds, taken.end, os.getpid()))]
+        command = [sys.executable, "-m", CHILD_MODULE, *map(str, (*fds, taken.end, os.getpid()))]
         command.append(str(taken.paths.snapshot))
-        child = subprocess.run(
-            command,
-            pass_fds=[d for d in fds if d >= 0],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            check=False,
-        )
+        with atomic.as_storage_errors("start the compaction of", taken.paths.snapshot):
+            child = subprocess.run(
+                command,
+                pass_fds=[d for d in fds if d >= 0],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                check=False,
+            )
         if child.returncode != 0:
             said = child.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["killed"]
             problem = f"the child rendering it exited with {child.returncode}: {said[0]}"
