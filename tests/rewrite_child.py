@@ -1,9 +1,10 @@
 """The compaction's child process (``rewrite.main``) under test control, run by
 ``python -m tests.rewrite_child`` in place of ``asyncjsondb.backends.files.rewrite``.
 
-Environment: ``REWRITE_CHILD_PID`` a file to write its pid to; ``REWRITE_CHILD_WAIT_FOR`` a file
+Environment: ``REWRITE_CHILD_PID`` a file to write its pid to (or a folder to
+create a file named by it in); ``REWRITE_CHILD_WAIT_FOR`` a file
 to wait for before it starts; ``REWRITE_CHILD_KILL_AT`` the OS call (``faults``) at which it
-SIGKILLs itself. It syncs every 16 bytes, so that a small collection has many steps.
+SIGKILLs itself. It syncs every 256 bytes, so that a small collection has many steps.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from tests.faults import SyscallFaults
 
 
 def main() -> int:
-    rewrite.SYNC_EVERY = 16
+    rewrite.SYNC_EVERY = 256
     if pid_file := os.environ.get("REWRITE_CHILD_PID"):
-        Path(pid_file).write_text(str(os.getpid()))
+        target = Path(pid_file)
+        (target / str(os.getpid()) if target.is_dir() else target).write_text(str(os.getpid()))
     if wait_for := os.environ.get("REWRITE_CHILD_WAIT_FOR"):
         while not Path(wait_for).exists():
             time.sleep(0.01)
