@@ -139,12 +139,10 @@ def discard_new_snapshot_locked(store: CollectionStore) -> None:
 
 
 def fold_at_close(store: CollectionStore) -> None:
-    """Fold the journal of a loaded collection, so that its ``.json`` alone holds the data."""
+    """Fold the journal of a loaded collection, so that its ``.json`` alone holds the data
+    (off the locks when it is large: other processes may be writing)."""
     if store.loaded and store.journal is not None:
-        with store.locked():
-            store.refresh_locked()
-            if store.journal is not None:
-                fold_journal_locked(store)
+        compact(store)
 
 
 @dataclass(frozen=True)
