@@ -44,12 +44,13 @@ def fresh() -> Iterator[ProcessPoolExecutor]:
 
 
 def while_rendering(monkeypatch: pytest.MonkeyPatch, action: Callable[[], Any]) -> list[Any]:
-    """Run ``action`` in the compacting thread after the capture, off the locks, before the
-    child starts; return what it returned."""
+    """Run ``action`` in the compacting thread after the first capture, off the locks, before
+    the child starts; return what it returned."""
     real, seen = rewrite.render, []
 
     def render(taken: rewrite.Capture) -> tuple[Path, int]:
-        seen.append(action())
+        if not seen:
+            seen.append(action())
         return real(taken)
 
     monkeypatch.setattr(rewrite, "render", render)
@@ -244,15 +245,14 @@ def test_processes_compacting_at_once(tmp_path: Path, monkeypatch: pytest.Monkey
     so every swap but the first finds the files changed, and renders again."""
     path, started, go = tmp_path / "db", tmp_path / "started", tmp_path / "go"
     started.mkdir()
-    monkeypatch.chdir(Path(__file__).parent.parent)
-    monkeypatch.setattr(rewrite, "CHILD_MODULE", "tests.rewrite_child")
-    monkeypatch.setenv("REWRITE_CHILD_PID", str(started))
-    monkeypatch.setenv("REWRITE_CHILD_WAIT_FOR", str(go))
 
     async def seed() -> None:
         await (await seeded(path)).close()
 
     asyncio.run(seed())
+    monkeypatch.chdir(Path(__file__).parent.parent)
+    monkeypatch.setenv("REWRITE_CHILD_PID", str(started))
+    monkeypatch.setenv("REWRITE_CHILD_WAIT_FOR", str(go))
     with ProcessPoolExecutor(4, mp_context=get_context("spawn")) as pool:
         running = pool.map(compact_in_a_process, [str(path)] * 4)
         while len(list(started.iterdir())) < 4:
@@ -348,3 +348,13 @@ def test_a_claimed_temp_file_is_no_leftover(tmp_path: Path) -> None:
     assert layout.settle_leftovers(paths) == [] and temp.exists()
     os.close(fd)
     assert layout.find_leftovers(paths) == [temp]
+
+
+def test_check_leaves_a_conflicting_carried_journal_to_a_human(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    path.mkdir()
+    files = {"c.json": b"{}\n", ".c.journal.folded": b"", ".c.journal.next": b"", "c.journal": b""}
+    for name, content in files.items():
+        (path / name).write_bytes(content)
+    problems = check_folder(str(path))
+    assert (str(path / ".c.journal.next"), False) in [(t.split(":")[0], r) for t, r in problems]

@@ -146,7 +146,7 @@ def _settle_compaction(paths: CollectionFiles) -> list[str]:
         os.replace(paths.compacting, paths.snapshot)
         done.append(f"finished an interrupted compaction of {paths.snapshot}")
     if paths.next_journal.exists():
-        if paths.journal.exists():  # nobody writes a journal before this is settled
+        if conflicting_carry(paths):  # nobody writes a journal before this is settled
             problem = f"a compaction's carried journal, beside a newer {paths.journal}"
             raise CorruptFileError(paths.next_journal, problem + "; merge them by hand")
         os.replace(paths.next_journal, paths.journal)
@@ -208,6 +208,12 @@ def conflicting_drop(paths: CollectionFiles) -> bool:
     """Whether an undecided drop's set-aside journal has a newer journal beside it (written by a
     process that missed the drop): putting it back would overwrite that one, so nothing may."""
     return paths.dropped.exists() and paths.snapshot.exists() and paths.journal.exists()
+
+
+def conflicting_carry(paths: CollectionFiles) -> bool:
+    """Whether a decided compaction's carried journal has a newer journal beside it, which its
+    steps never leave: renaming it in place would overwrite that one, so nothing may."""
+    return paths.folded.exists() and paths.next_journal.exists() and paths.journal.exists()
 
 
 def _settle_drop(paths: CollectionFiles) -> list[str]:
