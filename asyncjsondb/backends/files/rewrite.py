@@ -27,7 +27,7 @@ from ...errors import StorageError
 from . import atomic, journal, snapshot
 from .layout import CollectionFiles
 
-SYNC_EVERY = 1 << 20  # bytes written between two fdatasyncs of the new file
+SYNC_EVERY = 1 << 18  # bytes written between two fdatasyncs of the new file
 _FREE_STEP = 64 << 20  # bytes of an old file freed at a time (``free_in_steps``)
 CHILD_MODULE = __name__  # what ``python -m`` runs as the child (tests run it under faults)
 
