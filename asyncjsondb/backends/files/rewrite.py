@@ -28,6 +28,7 @@ from . import atomic, journal, snapshot
 from .layout import CollectionFiles
 
 SYNC_EVERY = 1 << 18  # bytes written between two fdatasyncs of the new file
+REST = 1.0  # after each sync, rest this many times as long as it took: the disk is the writers'
 _FREE_STEP = 64 << 20  # bytes of an old file freed at a time (``free_in_steps``)
 CHILD_MODULE = __name__  # what ``python -m`` runs as the child (tests run it under faults)
 
@@ -168,7 +169,7 @@ def write_paced(fd: int, chunks: Iterable[bytes], parent: int) -> None:
             pending, size = [], 0
             started = time.monotonic()
             os.fdatasync(fd)
-            time.sleep(time.monotonic() - started)
+            time.sleep(REST * (time.monotonic() - started))
             if os.getppid() != parent:
                 raise SystemExit("the parent died: nobody would use the new file")
     write_all(fd, b"".join(pending))
