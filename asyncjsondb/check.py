@@ -139,10 +139,14 @@ def _check_temps(paths: layout.CollectionFiles, found: _Inspection, repair: bool
 
     Repairing settles them exactly as the engine does when it opens the collection.
     """
-    conflict = layout.conflicting_drop(paths)
+    conflicts = {
+        paths.dropped: layout.conflicting_drop(paths) and "an interrupted drop's journal",
+        paths.next_journal: layout.conflicting_carry(paths) and "a compaction's carried journal",
+    }
+    conflict = any(conflicts.values())
     for path in layout.find_leftovers(paths):
-        if conflict and path == paths.dropped:
-            problem = f"an interrupted drop's journal, beside a newer {paths.journal.name}"
+        if conflicts.get(path):
+            problem = f"{conflicts[path]}, beside a newer {paths.journal.name}"
             found.problems.append(Problem(path, None, problem, repairable=False))
             continue
         found.problems.append(

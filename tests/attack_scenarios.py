@@ -269,3 +269,29 @@ ATTACKS = (  # type: ignore[assignment]  # a longer tuple of the same Attacks
     Attack("set_gathered", _set_gathered, _in_c(_gathered)),
     Attack("set_contended", _set_contended, _in_c(lambda r: r.update(a={"v": 100}))),
 )
+
+
+# -- compaction off the locks (issue 12): a write lands while the child renders ----------------
+
+
+async def _compact_off_lock(db: AsyncJSONDB, _: Path) -> Any:
+    """``compact`` through the child process (threshold 0), with ``c["w"]`` set meanwhile: the
+    swap carries it into the new journal."""
+    from asyncjsondb.backends.files import compaction, rewrite
+
+    loop = asyncio.get_running_loop()
+    c = await _c(db)
+    real_render, threshold = rewrite.render, compaction.OFF_LOCK_MIN_BYTES
+
+    def render_while_writing(taken: Any) -> Any:
+        asyncio.run_coroutine_threadsafe(c.set("w", 1), loop).result()
+        return real_render(taken)
+
+    rewrite.render, compaction.OFF_LOCK_MIN_BYTES = render_while_writing, 0
+    try:
+        return await db.compact()
+    finally:
+        rewrite.render, compaction.OFF_LOCK_MIN_BYTES = real_render, threshold
+
+
+ATTACKS = (*ATTACKS, Attack("compact_off_lock", _compact_off_lock, _in_c(lambda r: r.update(w=1))))

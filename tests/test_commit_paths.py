@@ -294,9 +294,9 @@ async def test_compaction_after_an_inline_commit_runs_in_the_pool(
     folded: list[bool] = []
     real = compaction.compact
 
-    def compact(store: Any) -> bool:
+    def compact(store: Any, **options: Any) -> bool:
         threads.append(threading.current_thread().name)
-        folded.append(real(store))
+        folded.append(real(store, **options))
         return folded[-1]
 
     monkeypatch.setattr(compaction, "compact", compact)

@@ -7,12 +7,15 @@ place and the folder is fsynced, so a crash at any moment leaves either the old 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from filelock import lock_descriptor
 
 from ...errors import StorageError
 
@@ -63,6 +66,42 @@ def written_by_temp(file_name: str) -> str | None:
     return match.group(1) if match else None
 
 
+def _create_temp(path: Path) -> tuple[Path, int]:
+    """A new temp file for ``path``, opened for reading and writing."""
+    temp = temp_path_for(path)
+    try:
+        return temp, os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError as exc:
+        raise StorageError("create", temp, exc) from exc
+
+
+def create_claimed_temp(path: Path) -> tuple[Path, int]:
+    """Create a temp file for ``path`` and claim it (a ``flock`` held while its descriptor, or a
+    copy of it in a child process, is open): ``is_claimed`` tells other processes it is live."""
+    temp, fd = _create_temp(path)
+    try:
+        if not lock_descriptor(fd, blocking=False):  # a new file: nobody else can hold it
+            raise OSError(errno.EAGAIN, "a new temp file is locked by another process")
+    except OSError as exc:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise StorageError("lock", temp, exc) from exc
+    return temp, fd
+
+
+def is_claimed(path: Path) -> bool:
+    """Whether a live writer holds ``path`` (``create_claimed_temp``): then it is no leftover."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        return not lock_descriptor(fd, blocking=False)
+    finally:
+        os.close(fd)  # and with it the lock just taken
+
+
 def fsync_directory(directory: Path) -> None:
     """Make renames and unlinks in ``directory`` durable."""
     fd = os.open(directory, os.O_RDONLY)
@@ -78,11 +117,7 @@ def write_atomically(path: Path, chunks: Iterable[bytes], *, durable: bool = Tru
     The descriptor pins the inode, so its number identifies this version of the file for as long as
     the caller keeps it open. On any failure the old file is untouched and the temp file removed.
     """
-    temp = temp_path_for(path)
-    try:
-        fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-    except OSError as exc:
-        raise StorageError("create", temp, exc) from exc
+    temp, fd = _create_temp(path)
     try:
         with open(fd, "wb", closefd=False) as stream:
             stream.writelines(chunks)

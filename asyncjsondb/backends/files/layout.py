@@ -6,13 +6,16 @@
     .<name>.changes             the change counter, mapped into every process (``changes``)
     .<name>.json.compacting     a compaction's new snapshot, not yet in place
     .<name>.journal.folded      a compaction's old journal, already folded into the new snapshot
+    .<name>.journal.next        the records a compaction carries over: appended while the new
+                                snapshot was rendered off the locks, they become the new journal
     .<name>.json.restoring      a restore's staged snapshot, not yet in place (empty: the
                                 restore removes the collection)
     .<name>.journal.dropped     a drop's journal, set aside until ``<name>.json`` is gone
     .<name>.indexes             the index definitions (``catalog``)
     .asyncjsondb.restore        a restore's commit record: its staged files are to be put in
                                 place (no collection name starts with a dot)
-    .<file>.tmp-<12 hex>        an atomic write of <file> that never finished (``atomic``)
+    .<file>.tmp-<12 hex>        an atomic write of <file> that never finished (``atomic``), or
+                                one still being written (claimed with a ``flock``: left alone)
 
 This is the one module that spells a collection's file names; everything else asks it. The naming
 is injective: a legal name has no leading dot, and every file's suffix says its role, so each file
@@ -68,6 +71,10 @@ class CollectionFiles:
         return self.directory / f".{self.journal.name}.folded"
 
     @property
+    def next_journal(self) -> Path:
+        return self.directory / f".{self.journal.name}.next"
+
+    @property
     def staged(self) -> Path:
         return self.directory / f".{self.snapshot.name}.restoring"
 
@@ -89,7 +96,7 @@ class CollectionFiles:
 
     def leftovers(self) -> tuple[Path, ...]:
         """The files only interrupted work leaves, but temp files."""
-        return (self.compacting, self.folded, self.staged, self.dropped)
+        return (self.compacting, self.folded, self.next_journal, self.staged, self.dropped)
 
     def written_atomically(self) -> tuple[Path, ...]:
         """The files written through a temp file (``atomic.write_atomically``)."""
@@ -113,15 +120,7 @@ def has_interrupted_rename(paths: CollectionFiles) -> bool:
 def settle_leftovers(paths: CollectionFiles) -> list[str]:
     """Finish or undo what a crash interrupted; describe each step taken."""
     done = _settle_drop(paths)
-    folded = paths.folded.exists()
-    if folded and paths.compacting.exists():  # between the journal's rename and the file's
-        os.replace(paths.compacting, paths.snapshot)
-        done.append(f"finished an interrupted compaction of {paths.snapshot}")
-    elif not folded and atomic.remove_file(paths.compacting):  # before the journal's rename
-        done.append(f"removed {paths.compacting}, an interrupted compaction's unused file")
-    if folded:  # the new file is in place: the journal it folded goes
-        atomic.remove_file(paths.folded)
-        done.append(f"removed {paths.folded}, a journal already folded into {paths.snapshot}")
+    done += _settle_compaction(paths)
     if restore_intent(paths.directory).exists() and paths.staged.exists():
         done.append(install_staged(paths))
     elif atomic.remove_file(paths.staged):
@@ -131,6 +130,29 @@ def settle_leftovers(paths: CollectionFiles) -> list[str]:
         done.append(f"removed {temp}, the temp file of an interrupted write")
     if done:
         atomic.fsync_directory(paths.directory)
+    return done
+
+
+def _settle_compaction(paths: CollectionFiles) -> list[str]:
+    """A compaction's rename of the journal to ``folded`` decides it (``compaction``): before
+    it, the new files go; after it, the new snapshot, then the carried journal, go in place."""
+    done = []
+    if not paths.folded.exists():  # undecided: the journal still holds every record
+        for unused in (paths.compacting, paths.next_journal):
+            if atomic.remove_file(unused):
+                done.append(f"removed {unused}, an interrupted compaction's unused file")
+        return done
+    if paths.compacting.exists():  # between the journal's rename and the file's
+        os.replace(paths.compacting, paths.snapshot)
+        done.append(f"finished an interrupted compaction of {paths.snapshot}")
+    if paths.next_journal.exists():
+        if conflicting_carry(paths):  # nobody writes a journal before this is settled
+            problem = f"a compaction's carried journal, beside a newer {paths.journal}"
+            raise CorruptFileError(paths.next_journal, problem + "; merge them by hand")
+        os.replace(paths.next_journal, paths.journal)
+        done.append(f"put {paths.journal} in place: the records a compaction carried over")
+    atomic.remove_file(paths.folded)  # the new file is in place: the journal it folded goes
+    done.append(f"removed {paths.folded}, a journal already folded into {paths.snapshot}")
     return done
 
 
@@ -188,6 +210,12 @@ def conflicting_drop(paths: CollectionFiles) -> bool:
     return paths.dropped.exists() and paths.snapshot.exists() and paths.journal.exists()
 
 
+def conflicting_carry(paths: CollectionFiles) -> bool:
+    """Whether a decided compaction's carried journal has a newer journal beside it, which its
+    steps never leave: renaming it in place would overwrite that one, so nothing may."""
+    return paths.folded.exists() and paths.next_journal.exists() and paths.journal.exists()
+
+
 def _settle_drop(paths: CollectionFiles) -> list[str]:
     """A drop sets the journal aside, then deletes ``<name>.json``: that deletion decides it."""
     if not paths.dropped.exists():
@@ -213,12 +241,20 @@ def _temp_files(paths: CollectionFiles) -> list[Path]:
             names = [entry.name for entry in entries]
     except FileNotFoundError:
         return []
-    return sorted(
-        paths.directory / name for name in names if atomic.written_by_temp(name) in written
-    )
+    found = [paths.directory / name for name in names if atomic.written_by_temp(name) in written]
+    return sorted(path for path in found if not atomic.is_claimed(path))
 
 
-_ROLES = ("snapshot", "journal", "compacting", "folded", "staged", "dropped", "indexes")
+_ROLES = (
+    "snapshot",
+    "journal",
+    "compacting",
+    "folded",
+    "next_journal",
+    "staged",
+    "dropped",
+    "indexes",
+)
 _WRITTEN_ROLES = (
     "snapshot",
     "compacting",

@@ -68,6 +68,7 @@ class CollectionStore:
 
     def _reset_process_state(self) -> None:
         self.mutex = threading.Lock()
+        self.compacting = threading.Lock()  # one compaction at a time (``compaction``)
         self.loaded = False
         self.checked_at = float("-inf")
         self.seen = -1  # the change counter when memory last matched the files
@@ -282,6 +283,16 @@ class CollectionStore:
     @property
     def snapshot_size(self) -> int:
         return self._snapshot.size if self._snapshot else 0
+
+    @property
+    def pinned_snapshot(self) -> FileIdentity | None:
+        """The loaded ``<name>.json``: its descriptor and identity."""
+        return self._snapshot
+
+    def adopt_journal(self, journal_file: JournalFile | None) -> None:
+        """Take ``journal_file`` (whose records memory already holds) as the open journal."""
+        self.retire_journal()
+        self._journal = journal_file
 
     @property
     def journal(self) -> JournalFile | None:

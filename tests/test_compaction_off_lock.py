@@ -1,0 +1,360 @@
+"""Compaction off the locks: a child process renders the new ``<name>.json`` while writers go on,
+and the swap carries their records into ``.<name>.journal.next``, then ``<name>.journal``.
+
+The threshold is 0 here, so that a few records take the child's path. The I/O-error and
+crash-point loops attack the swap itself (``compact_off_lock`` in ``attack_scenarios``); these
+tests attack what the loops cannot: the child dying at each of its calls, the parent dying while
+the child runs, two processes compacting at once, and readers meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asyncjsondb import AsyncJSONDB, DatabaseError, StorageError
+from asyncjsondb.backends.files import atomic, compaction, layout, rewrite
+from tests.attack_scenarios import check_folder, read_view_afresh
+
+pytestmark = pytest.mark.timeout(60)
+RECORDS = {f"k{i}": {"v": i} for i in range(50)}
+
+
+@pytest.fixture(autouse=True)
+def off_lock_always(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compaction, "OFF_LOCK_MIN_BYTES", 0)
+
+
+@pytest.fixture(scope="module")
+def fresh() -> Iterator[ProcessPoolExecutor]:
+    """A process that has never opened the folders it reads."""
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        yield pool
+
+
+def while_rendering(monkeypatch: pytest.MonkeyPatch, action: Callable[[], Any]) -> list[Any]:
+    """Run ``action`` in the compacting thread after the first capture, off the locks, before
+    the child starts; return what it returned."""
+    real, seen = rewrite.render, []
+
+    def render(taken: rewrite.Capture) -> tuple[Path, int]:
+        if not seen:
+            seen.append(action())
+        return real(taken)
+
+    monkeypatch.setattr(rewrite, "render", render)
+    return seen
+
+
+async def seeded(path: Path) -> AsyncJSONDB:
+    db = AsyncJSONDB(path, cache_ttl=0, auto_compact=False)
+    c = await db.get_collection("c")
+    await c.set_many(RECORDS)
+    threshold, compaction.OFF_LOCK_MIN_BYTES = compaction.OFF_LOCK_MIN_BYTES, 1 << 62
+    try:
+        await db.compact()  # under the locks: only the compaction under test spawns a child
+    finally:
+        compaction.OFF_LOCK_MIN_BYTES = threshold
+    await c.set("journaled", 1)
+    return db
+
+
+def other_process_sets(path: Path, key: str) -> None:
+    """Another process writes ``key`` and exits once it is acknowledged, without closing (a
+    close would fold the journal, and the compaction here would start over)."""
+    code = (
+        "import asyncio, os, sys\nfrom asyncjsondb import AsyncJSONDB\n"
+        "async def main():\n"
+        "    db = AsyncJSONDB(sys.argv[1], auto_compact=False)\n"
+        "    await (await db.get_collection('c')).set(sys.argv[2], 7)\n"
+        "    os._exit(0)\n"
+        "asyncio.run(main())\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path), key], check=True, timeout=30)
+
+
+async def test_writes_during_the_render_are_carried_and_survive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh: ProcessPoolExecutor
+) -> None:
+    path = tmp_path / "db"
+    db = await seeded(path)
+    c = await db.get_collection("c")
+    loop = asyncio.get_running_loop()
+
+    def write_here_and_elsewhere() -> None:
+        asyncio.run_coroutine_threadsafe(c.set("here", 1), loop).result()
+        other_process_sets(path, "elsewhere")
+
+    while_rendering(monkeypatch, write_here_and_elsewhere)
+    assert await db.compact() == ["c"]
+    carried = (path / "c.journal").read_bytes()
+    assert b'"here"' in carried and b'"elsewhere"' in carried  # the rest went into c.json
+    assert b'"journaled"' not in carried and b'"journaled"' in (path / "c.json").read_bytes()
+    expected = {**RECORDS, "journaled": 1, "here": 1, "elsewhere": 7}
+    assert dict(await c.items()) == expected
+    await c.set("after", 2)  # appends to the carried journal
+    await db.close()
+    assert fresh.submit(read_view_afresh, str(path)).result() == {"c": {**expected, "after": 2}}
+    assert fresh.submit(check_folder, str(path)).result() == []
+    assert sorted(p.name for p in path.iterdir() if "journal" in p.name) == []  # closed: folded
+
+
+async def test_reads_during_the_render_see_every_acknowledged_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "db"
+    db = await seeded(path)
+    reader = AsyncJSONDB(path, cache_ttl=0)
+    c = await reader.get_collection("c")
+    loop = asyncio.get_running_loop()
+
+    def write_then_read() -> Any:
+        other_process_sets(path, "elsewhere")
+        return asyncio.run_coroutine_threadsafe(c.items(), loop).result()
+
+    seen = while_rendering(monkeypatch, write_then_read)
+    await db.compact()
+    expected = {**RECORDS, "journaled": 1, "elsewhere": 7}
+    assert [dict(items) for items in seen] == [expected]
+    assert dict(await c.items()) == expected
+    await reader.close()
+    await db.close()
+
+
+def child_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The OS calls the child makes for ``seeded``'s collection, counted in a real run."""
+    calls = tmp_path / "calls"
+    monkeypatch.setattr(rewrite, "CHILD_MODULE", "tests.rewrite_child")
+    monkeypatch.setenv("REWRITE_CHILD_CALLS", str(calls))
+
+    async def run() -> None:
+        db = await seeded(tmp_path / "count")
+        await db.compact()
+        await db.close()
+
+    asyncio.run(run())
+    monkeypatch.delenv("REWRITE_CHILD_CALLS")
+    return calls.read_text().split()
+
+
+def test_the_child_killed_at_any_call_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(Path(__file__).parent.parent)  # where ``python -m tests...`` finds it
+    calls = child_calls(tmp_path, monkeypatch)
+    assert calls.count("os.fdatasync") >= 3  # a sync every 256 bytes: several steps
+    for n in range(1, len(calls) + 1):
+        path = tmp_path / f"db{n}"
+
+        async def attack(path: Path = path, n: int = n) -> None:
+            db = await seeded(path)
+            monkeypatch.setenv("REWRITE_CHILD_KILL_AT", str(n))
+            before = sorted(os.listdir(path))
+            with pytest.raises(StorageError, match="exited with -9"):
+                await db.compact()
+            assert sorted(os.listdir(path)) == before  # the temp file went too
+            c = await db.get_collection("c")
+            assert dict(await c.items()) == {**RECORDS, "journaled": 1}
+            monkeypatch.delenv("REWRITE_CHILD_KILL_AT")
+            await c.set("later", 1)  # the collection is usable
+            await db.close()
+
+        asyncio.run(attack())
+        assert read_view_afresh(str(path)) == {"c": {**RECORDS, "journaled": 1, "later": 1}}
+
+
+PARENT = """
+import asyncio, sys
+from pathlib import Path
+from asyncjsondb import AsyncJSONDB
+from asyncjsondb.backends.files import compaction, rewrite
+compaction.OFF_LOCK_MIN_BYTES = 0
+rewrite.CHILD_MODULE = "tests.rewrite_child"
+
+async def main(path, child_pid):
+    db = AsyncJSONDB(path, auto_compact=False)
+    c = await db.get_collection("c")
+    await c.set_many({f"k{i}": i for i in range(50)})
+    task = asyncio.create_task(db.compact())
+    while not child_pid.exists():
+        await asyncio.sleep(0.01)
+    await c.set("during", 1)
+    Path(path, "..", "acknowledged").write_text("yes")
+    await task
+
+asyncio.run(main(sys.argv[1], Path(sys.argv[2])))
+"""
+
+
+def test_the_parent_killed_while_the_child_renders_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh: ProcessPoolExecutor
+) -> None:
+    path, child_pid, go = tmp_path / "db", tmp_path / "child.pid", tmp_path / "go"
+    env = {**os.environ, "REWRITE_CHILD_PID": str(child_pid), "REWRITE_CHILD_WAIT_FOR": str(go)}
+    root = Path(__file__).parent.parent
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(path), str(child_pid)], env=env, cwd=root
+    )
+    try:
+        while not (tmp_path / "acknowledged").exists():
+            assert parent.poll() is None, "the parent ended before its write was acknowledged"
+            time.sleep(0.01)
+        (temp,) = [p for p in path.iterdir() if atomic.written_by_temp(p.name)]
+        assert atomic.is_claimed(temp)
+        assert fresh.submit(check_folder, str(path)).result() == []  # a live temp is no damage
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    go.write_text("go")  # the orphaned child goes on, sees its parent gone, and exits
+    while atomic.is_claimed(temp):
+        time.sleep(0.01)
+    expected = {"c": {**{f"k{i}": i for i in range(50)}, "during": 1}}
+    assert fresh.submit(read_view_afresh, str(path)).result() == expected
+    assert not temp.exists()  # the fresh process settled it
+
+
+def compact_in_a_process(path: str) -> list[str]:
+    """``compact`` through the child, in a process of its own (run in a worker process)."""
+    compaction.OFF_LOCK_MIN_BYTES = 0
+    rewrite.CHILD_MODULE = "tests.rewrite_child"
+
+    async def run() -> list[str]:
+        async with AsyncJSONDB(path, auto_compact=False) as db:
+            c = await db.get_collection("c")
+            await c.set(f"from{os.getpid()}", os.getpid())
+            done = await db.compact()
+            await c.set(f"after{os.getpid()}", 1)
+            return done
+
+    return asyncio.run(run())
+
+
+def test_processes_compacting_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four processes capture the same files; their children wait until all four have started,
+    so every swap but the first finds the files changed, and renders again."""
+    path, started, go = tmp_path / "db", tmp_path / "started", tmp_path / "go"
+    started.mkdir()
+
+    async def seed() -> None:
+        await (await seeded(path)).close()
+
+    asyncio.run(seed())
+    monkeypatch.chdir(Path(__file__).parent.parent)
+    monkeypatch.setenv("REWRITE_CHILD_PID", str(started))
+    monkeypatch.setenv("REWRITE_CHILD_WAIT_FOR", str(go))
+    with ProcessPoolExecutor(4, mp_context=get_context("spawn")) as pool:
+        running = pool.map(compact_in_a_process, [str(path)] * 4)
+        while len(list(started.iterdir())) < 4:
+            time.sleep(0.01)
+        go.write_text("go")
+        results = list(running)
+        assert all(done in (["c"], []) for done in results)
+        view = pool.submit(read_view_afresh, str(path)).result()
+    pids = {int(key[4:]) for key in view["c"] if key.startswith("from")}
+    assert len(pids) == 4 and all(f"after{pid}" in view["c"] for pid in pids)
+    assert {k: v for k, v in view["c"].items() if k in RECORDS} == RECORDS
+    assert check_folder(str(path)) == []
+
+
+async def test_an_automatic_compaction_skips_while_one_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "db"
+    db = await seeded(path)
+    store = (await db.get_collection("c"))._backend._store  # type: ignore[attr-defined]
+    seen = while_rendering(monkeypatch, lambda: compaction.compact(store, wait=False))
+    assert await db.compact() == ["c"]
+    assert seen == [False]  # the automatic one skips while one runs
+    await db.close()
+
+
+def settle(path: Path, files: dict[str, bytes]) -> tuple[list[str], dict[str, bytes]]:
+    path.mkdir()
+    for name, content in files.items():
+        (path / name).write_bytes(content)
+    done = layout.settle_leftovers(layout.CollectionFiles(path, "c"))
+    return done, {p.name: p.read_bytes() for p in sorted(path.iterdir())}
+
+
+@pytest.mark.parametrize(
+    ("files", "after"),
+    [
+        # crashed before the journal's rename: the new files go, the journal holds everything
+        (
+            {
+                "c.json": b"old",
+                "c.journal": b"j",
+                ".c.json.compacting": b"new",
+                ".c.journal.next": b"n",
+            },
+            {"c.json": b"old", "c.journal": b"j"},
+        ),
+        (
+            {"c.json": b"old", "c.journal": b"j", ".c.journal.next": b"n"},
+            {"c.json": b"old", "c.journal": b"j"},
+        ),
+        # after it: the new snapshot, then the carried journal, go in place
+        (
+            {
+                "c.json": b"old",
+                ".c.journal.folded": b"j",
+                ".c.json.compacting": b"new",
+                ".c.journal.next": b"n",
+            },
+            {"c.json": b"new", "c.journal": b"n"},
+        ),
+        (
+            {"c.json": b"new", ".c.journal.folded": b"j", ".c.journal.next": b"n"},
+            {"c.json": b"new", "c.journal": b"n"},
+        ),
+        (
+            {"c.json": b"new", ".c.journal.folded": b"j", "c.journal": b"n"},
+            {"c.json": b"new", "c.journal": b"n"},
+        ),
+    ],
+)
+def test_settling_each_state_of_the_swap(
+    tmp_path: Path, files: dict[str, bytes], after: dict[str, bytes]
+) -> None:
+    assert settle(tmp_path / "db", files)[1] == after
+
+
+def test_a_carried_journal_beside_a_newer_one_is_left_for_a_human(tmp_path: Path) -> None:
+    files = {
+        "c.json": b"new",
+        ".c.journal.folded": b"j",
+        ".c.journal.next": b"n",
+        "c.journal": b"x",
+    }
+    with pytest.raises(DatabaseError, match="carried journal"):
+        settle(tmp_path / "db", files)
+
+
+def test_a_claimed_temp_file_is_no_leftover(tmp_path: Path) -> None:
+    paths = layout.CollectionFiles(tmp_path, "c")
+    temp, fd = atomic.create_claimed_temp(paths.compacting)
+    assert layout.find_leftovers(paths) == []
+    assert layout.settle_leftovers(paths) == [] and temp.exists()
+    os.close(fd)
+    assert layout.find_leftovers(paths) == [temp]
+
+
+def test_check_leaves_a_conflicting_carried_journal_to_a_human(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    path.mkdir()
+    files = {"c.json": b"{}\n", ".c.journal.folded": b"", ".c.journal.next": b"", "c.journal": b""}
+    for name, content in files.items():
+        (path / name).write_bytes(content)
+    problems = check_folder(str(path))
+    assert (str(path / ".c.journal.next"), False) in [(t.split(":")[0], r) for t, r in problems]
