@@ -198,7 +198,7 @@ async def test_database_objects_on_one_server_share_a_pool(postgres_schema: str)
     second = AsyncJSONDB(POSTGRES_URL, schema=postgres_schema)
     await (await first.get_collection("c")).set("k", 1)
     assert await (await second.get_collection("c")).get("k") == 1
-    assert first._backend._pool is second._backend._pool  # type: ignore[attr-defined]
+    assert first._backend._group is second._backend._group  # type: ignore[attr-defined]
     await first.close()
     assert await (await second.get_collection("c")).get("k") == 1  # still open for the other
     await second.close()
