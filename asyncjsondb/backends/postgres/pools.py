@@ -70,6 +70,10 @@ class LoopPool:
         connection = self._spare
         if connection is not None:
             self._spare = None
+            if connection.is_closed():  # dropped by the server while idle: take a fresh one
+                await self._give_back(connection)
+                connection = await pool.acquire()
+                self._spare_out = True
         elif self._spare_out or self._closed:
             async with pool.acquire() as pooled:
                 return await function(pooled, *args)
@@ -162,11 +166,11 @@ class LoopPool:
         pool, self._pool, self._spare = self._pool, None, None
         if pool is None:
             return
+        pool._closed = True  # first: a dropped connection then asks for no replacement
         for holder in getattr(pool, "_holders", ()):
             connection = getattr(holder, "_con", None)
             if connection is not None:
                 _drop(connection, self.loop.is_closed())
-        pool._closed = True
 
 
 def _drop(connection: Any, loop_closed: bool) -> None:
@@ -203,7 +207,7 @@ class Group:
             weakref.WeakKeyDictionary()
         )
         self._first_given = False
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a sweep under it abandons pools, which forget them
 
     def pool_for(self, loop: asyncio.AbstractEventLoop) -> LoopPool | None:
         """The pool of ``loop``: its own (made now if it earns one), else None (hop)."""
