@@ -85,6 +85,22 @@ async def test_concurrent_first_uses_leave_no_connection_open(postgres_schema: s
     assert _sockets() == before
 
 
+async def test_a_cancelled_first_call_leaves_the_opening_pool_to_the_others(
+    app: str, postgres_schema: str
+) -> None:
+    db = _open(app, postgres_schema)
+    first = asyncio.ensure_future(db.get_collection("a"))
+    second = asyncio.ensure_future(db.get_collection("b"))
+    await asyncio.sleep(0)  # both wait for the pool the first one started to open
+    first.cancel()
+    await (await second).set("k", 1)
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert await (await db.get_collection("a")).count() == 0
+    await db.close()
+    assert await _settled(app) == 0
+
+
 async def test_a_loop_shutting_down_closes_its_pool_and_others_go_on(
     app: str, postgres_schema: str
 ) -> None:

@@ -57,7 +57,7 @@ class LoopPool:
         self.loop = loop
         self.calls = 0
         self._pool: Any = None
-        self._opening: asyncio.Future[Any] | None = None
+        self._opening: asyncio.Future[Any] | None = None  # the task making the pool
         self._spare: Any = None  # the spare connection while nobody uses it
         self._spare_out = False  # a spare exists (idle or in use)
         self._closed = False
@@ -96,27 +96,27 @@ class LoopPool:
         await self._pool.release(connection)
 
     async def _open(self) -> Any:
-        """The pool, made once by the first caller; every concurrent first caller awaits it."""
+        """The pool, made once in a task of its own: a cancelled first caller cancels nobody."""
         if self._closed:
             raise DatabaseClosedError(self.group.location)
         if self._opening is None:
-            self._opening = self.loop.create_future()
-            try:
-                self._pool = await self.group.open_pool()
-                if self.loop is not HOP.loop():
-                    self._keeper = _until_shutdown(self)
-                    await self._keeper.__anext__()  # the loop's shutdown will close it
-            except BaseException as exc:
-                self.group.forget(self, failed=True)
-                self._opening.set_exception(exc)
-                self._opening.exception()  # retrieved: the callers see it raised
-                raise
-            self._opening.set_result(self._pool)
-            if self._closed:  # closed while it opened
-                await self._pool.close()
-                raise DatabaseClosedError(self.group.location)
-            return self._pool
+            self._opening = asyncio.ensure_future(self._make())
         return await asyncio.shield(self._opening)
+
+    async def _make(self) -> Any:
+        try:
+            pool = await self.group.open_pool()
+        except BaseException:
+            self.group.forget(self, failed=True)  # the next call tries again
+            raise
+        if self._closed:  # closed while it opened
+            await pool.close()
+            raise DatabaseClosedError(self.group.location)
+        self._pool = pool
+        if not HOP.owns(self.loop):
+            self._keeper = _until_shutdown(self)
+            await self._keeper.__anext__()  # the loop's shutdown_asyncgens will close it
+        return pool
 
     async def close(self) -> None:
         """Return the spare and close the pool, on this pool's own loop (idempotent)."""
@@ -220,7 +220,7 @@ class Group:
                 return self.pools[loop]
             calls = self.hop_calls.get(loop, 0) + 1
             self.hop_calls[loop] = calls
-            direct = [pool for pool in self.pools.values() if pool.loop is not HOP.loop()]
+            direct = [pool for pool in self.pools.values() if not HOP.owns(pool.loop)]
             if len(direct) >= DIRECT_LOOPS:
                 return None
             if self._first_given and calls < DIRECT_AFTER_CALLS:
@@ -248,7 +248,7 @@ class Group:
         with self._lock:
             if self.pools.get(pool.loop) is pool:
                 del self.pools[pool.loop]
-            if failed and pool.loop is not HOP.loop():
+            if failed and not HOP.owns(pool.loop):
                 self._first_given = False  # the next caller tries again
 
     async def open_pool(self) -> Any:
