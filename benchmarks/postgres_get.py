@@ -3,9 +3,10 @@ asyncpg connection and a raw asyncpg pool running the same statement, in one run
 
     python -m benchmarks.postgres_get [--postgres-url URL] [--ops 3000] [--rounds 5]
 
-Every system reads the same key of the same table with the same SQL; the times are the median
-round's mean per call (sequential), and each ratio is against the raw connection. The
-``concurrent`` rows gather 16 gets at a time. The schema is made for the run and dropped after.
+Every system reads the same key of the same table with the same SQL. The times are each system's
+median round (a mean per call), the systems taking turns in every round so that a noisy moment of
+a shared machine falls on all alike; each ratio is against the raw connection. The "at once" rows
+gather 16 gets at a time. The schema is made for the run and dropped after.
 """
 
 from __future__ import annotations
@@ -33,23 +34,34 @@ CONCURRENT = 16
 Get = Callable[[], Awaitable[Any]]
 
 
-async def per_call(get: Get, ops: int, rounds: int, together: int = 1) -> float:
-    """Seconds per call: the median round of ``rounds`` (after a warm-up round)."""
-    times = []
+async def one_round(get: Get, ops: int, together: int) -> float:
+    """Seconds per call over ``ops`` calls, ``together`` gathered at a time."""
+    started = time.perf_counter()
+    for _ in range(ops // together):
+        if together == 1:
+            await get()
+        else:
+            await asyncio.gather(*(get() for _ in range(together)))
+    return (time.perf_counter() - started) / (ops // together * together)
+
+
+async def per_call(
+    systems: list[tuple[str, Get]], ops: int, rounds: int, together: int
+) -> list[float]:
+    """Each system's median round; the systems take turns in every round, so a noisy moment
+    of a shared machine falls on all of them alike. The first round only warms up."""
+    times: list[list[float]] = [[] for _ in systems]
     for round_number in range(rounds + 1):
-        started = time.perf_counter()
-        for _ in range(ops // together):
-            if together == 1:
-                await get()
-            else:
-                await asyncio.gather(*(get() for _ in range(together)))
-        if round_number:  # the first round warms caches, statements and pools
-            times.append((time.perf_counter() - started) / (ops // together * together))
-    return statistics.median(times)
+        for seconds, (_, get) in zip(times, systems, strict=True):
+            result = await one_round(get, ops, together)
+            if round_number:
+                seconds.append(result)
+    return [statistics.median(seconds) for seconds in times]
 
 
 async def measure(url: str, ops: int, rounds: int) -> list[tuple[str, float, float]]:
     schema = f"bench_get_{uuid.uuid4().hex[:8]}"
+    direct_loops = pools.DIRECT_LOOPS
     own_db = AsyncJSONDB(url, schema=schema)
     hop_db = AsyncJSONDB(url, schema=schema, pool_size=9)  # a group of its own: it hops
     connection = await asyncpg.connect(url)
@@ -63,7 +75,7 @@ async def measure(url: str, ops: int, rounds: int) -> list[tuple[str, float, flo
         )
         query = f"SELECT r.value FROM {records} r WHERE r.collection_id = "
         query += f"(SELECT id FROM {collections} WHERE name = $1) AND r.key = $2"
-        pools.DIRECT_LOOPS, direct_loops = 0, pools.DIRECT_LOOPS  # hop_db's loop earns none
+        pools.DIRECT_LOOPS = 0  # hop_db's loop earns no pool of its own
         hop = await hop_db.get_collection("users")
         systems: list[tuple[str, Get]] = [
             ("raw asyncpg connection", lambda: connection.fetchval(query, "users", "user1")),
@@ -73,17 +85,17 @@ async def measure(url: str, ops: int, rounds: int) -> list[tuple[str, float, flo
         ]
         rows = []
         for together in (1, CONCURRENT):
-            for name, get in systems:
-                if together > 1 and name.startswith("raw asyncpg connection"):
-                    continue  # one connection runs one statement at a time
-                seconds = await per_call(get, ops, rounds, together)
-                rows.append(
-                    (name if together == 1 else f"{name}, {together} at once", seconds, 0.0)
-                )
-        pools.DIRECT_LOOPS = direct_loops
+            # one connection runs one statement at a time: the raw connection only in sequence
+            taking = systems if together == 1 else systems[1:]
+            suffix = "" if together == 1 else f", {together} at once"
+            for (name, _), seconds in zip(
+                taking, await per_call(taking, ops, rounds, together), strict=True
+            ):
+                rows.append((name + suffix, seconds, 0.0))
         base = rows[0][1]
         return [(name, seconds, seconds / base) for name, seconds, _ in rows]
     finally:
+        pools.DIRECT_LOOPS = direct_loops
         await own_db.close()
         await hop_db.close()
         await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
