@@ -5,8 +5,9 @@ asyncpg connection and a raw asyncpg pool running the same statement, in one run
 
 Every system reads the same key of the same table with the same SQL. The times are each system's
 median round (a mean per call), the systems taking turns in every round so that a noisy moment of
-a shared machine falls on all alike; each ratio is against the raw connection. The "at once" rows
-gather 16 gets at a time. The schema is made for the run and dropped after.
+a shared machine falls on all alike. Each ratio is against the raw connection; a second raw
+connection's ratio (A/A) shows how noisy the machine was. The "at once" rows gather 16 gets at a
+time. The schema is made for the run and dropped after.
 """
 
 from __future__ import annotations
@@ -48,14 +49,16 @@ async def one_round(get: Get, ops: int, together: int) -> float:
 async def per_call(
     systems: list[tuple[str, Get]], ops: int, rounds: int, together: int
 ) -> list[float]:
-    """Each system's median round; the systems take turns in every round, so a noisy moment
-    of a shared machine falls on all of them alike. The first round only warms up."""
+    """Each system's median round; the systems take turns in every round (each round starting
+    with the next), so a noisy moment of a shared machine falls on all of them alike. The first
+    round only warms up."""
     times: list[list[float]] = [[] for _ in systems]
     for round_number in range(rounds + 1):
-        for seconds, (_, get) in zip(times, systems, strict=True):
-            result = await one_round(get, ops, together)
+        for turn in range(len(systems)):  # each round starts with the next system
+            which = (round_number + turn) % len(systems)
+            result = await one_round(systems[which][1], ops, together)
             if round_number:
-                seconds.append(result)
+                times[which].append(result)
     return [statistics.median(seconds) for seconds in times]
 
 
@@ -64,7 +67,7 @@ async def measure(url: str, ops: int, rounds: int) -> list[tuple[str, float, flo
     direct_loops = pools.DIRECT_LOOPS
     own_db = AsyncJSONDB(url, schema=schema)
     hop_db = AsyncJSONDB(url, schema=schema, pool_size=9)  # a group of its own: it hops
-    connection = await asyncpg.connect(url)
+    connection, again = await asyncpg.connect(url), await asyncpg.connect(url)
     pool = await asyncpg.create_pool(url, min_size=1, max_size=10)
     try:
         own = await own_db.get_collection("users")
@@ -79,6 +82,10 @@ async def measure(url: str, ops: int, rounds: int) -> list[tuple[str, float, flo
         hop = await hop_db.get_collection("users")
         systems: list[tuple[str, Get]] = [
             ("raw asyncpg connection", lambda: connection.fetchval(query, "users", "user1")),
+            (
+                "raw asyncpg connection again (A/A: noise)",
+                lambda: again.fetchval(query, "users", "user1"),
+            ),
             ("raw asyncpg pool", lambda: pool.fetchval(query, "users", "user1")),
             ("asyncjsondb get, own loop", lambda: own.get("user1")),
             ("asyncjsondb get, hop", lambda: hop.get("user1")),
@@ -86,7 +93,7 @@ async def measure(url: str, ops: int, rounds: int) -> list[tuple[str, float, flo
         rows = []
         for together in (1, CONCURRENT):
             # one connection runs one statement at a time: the raw connection only in sequence
-            taking = systems if together == 1 else systems[1:]
+            taking = systems if together == 1 else systems[2:]
             suffix = "" if together == 1 else f", {together} at once"
             for (name, _), seconds in zip(
                 taking, await per_call(taking, ops, rounds, together), strict=True
@@ -100,6 +107,7 @@ async def measure(url: str, ops: int, rounds: int) -> list[tuple[str, float, flo
         await hop_db.close()
         await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await connection.close()
+        await again.close()
         await pool.close()
 
 
