@@ -208,8 +208,11 @@ async def test_a_connection_killed_mid_call_is_a_server_error_then_recovers(
     waiting = (
         "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'"
     )
-    while (pid := await locker.fetchval(waiting, app)) is None:
+    for _ in range(1000):  # until the increment waits on the lock (a bound only a bug reaches)
+        if (pid := await locker.fetchval(waiting, app)) is not None or blocked.done():
+            break
         await asyncio.sleep(0.01)
+    assert pid is not None, blocked
     await locker.fetchval("SELECT pg_terminate_backend($1)", pid)
     with pytest.raises(ServerError):
         await blocked
