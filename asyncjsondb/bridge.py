@@ -98,6 +98,10 @@ class LoopThread:
                 self._loop, self._pid = loop, os.getpid()
             return self._loop
 
+    def owns(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Whether ``loop`` is this thread's loop (without starting the thread)."""
+        return loop is self._loop and self._pid == os.getpid()
+
     async def run(self, function: Callable[..., Awaitable[T]], *args: object) -> T:
         """Await ``function(*args)`` on this thread's loop, from any event loop."""
         loop = self.loop()

@@ -198,7 +198,73 @@ async def test_database_objects_on_one_server_share_a_pool(postgres_schema: str)
     second = AsyncJSONDB(POSTGRES_URL, schema=postgres_schema)
     await (await first.get_collection("c")).set("k", 1)
     assert await (await second.get_collection("c")).get("k") == 1
-    assert first._backend._pool is second._backend._pool  # type: ignore[attr-defined]
+    assert first._backend._group is second._backend._group  # type: ignore[attr-defined]
     await first.close()
     assert await (await second.get_collection("c")).get("k") == 1  # still open for the other
     await second.close()
+
+
+async def _workout(db: AsyncJSONDB, name: str) -> list[object]:
+    """Every kind of call (single statements, one-connection queries, transactions, batches)."""
+    c = await db.get_collection(name)
+    seen: list[object] = [
+        await c.set_many({f"k{i}": {"n": i, "tag": "ab"[i % 2]} for i in range(30)})
+    ]
+    seen += [
+        await c.set("x", {"n": -1}),
+        await c.update("k1", {"m": 1}),
+        await c.increment("k2", "n", 5),
+    ]
+    seen += [
+        await c.delete("k3"),
+        await c.delete_many(["k4", "k5", "nope"]),
+        await c.create_index("n"),
+    ]
+    seen += [
+        await c.create_index("tag", unique=False),
+        await c.drop_index("tag"),
+        await c.list_indexes(),
+    ]
+    seen += [
+        await c.find(where={"tag": "a"}, sort="-n", limit=5),
+        await c.count({"n": {"$gt": 10}}),
+    ]
+    seen += [
+        await c.get("k2"),
+        await c.get_many(["k1", "x", "none"]),
+        await c.exists("k3"),
+        await c.keys(),
+    ]
+    seen += [
+        await c.find_items(where={"n": {"$lt": 3}}),
+        await c.items(),
+        await c.explain(where={"n": 4}),
+    ]
+    seen += [
+        await db.list_collections(),
+        await db.drop_collection(name),
+        await db.list_collections(),
+    ]
+    return seen
+
+
+async def test_own_loop_and_hop_paths_give_the_same_answers(postgres_schema: str) -> None:
+    import asyncio
+    import threading
+
+    from asyncjsondb.backends.postgres.pools import HOP
+
+    db = AsyncJSONDB(
+        f"{POSTGRES_URL}?application_name=paths_{postgres_schema}", schema=postgres_schema
+    )
+    own = await _workout(db, "c")  # the first loop to use the database: a pool of its own
+    hopped: list[object] = []
+    thread = threading.Thread(target=lambda: hopped.extend(asyncio.run(_workout(db, "c"))))
+    thread.start()
+    await asyncio.to_thread(thread.join)
+    group = db._backend._group  # type: ignore[attr-defined]
+    assert group.pools[asyncio.get_running_loop()].calls >= len(own)
+    assert group.pools[HOP.loop()].calls >= len(own)  # the thread's loop hopped, every call
+    assert hopped == own
+    await db.close()
+    assert group.pools == {}

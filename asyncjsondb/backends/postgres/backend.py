@@ -5,8 +5,8 @@ Every read and write is one statement on the server, so several hosts can share 
 (no read-modify-write in Python), ``clear`` and ``drop`` are single transactional deletes.
 Nothing is cached, so a read is never stale (``cache_ttl`` does not apply).
 
-asyncpg pools belong to the event loop that made them, so the pool lives on a loop of its own
-(``bridge.LoopThread``) and callers on any loop or thread reach it from there.
+asyncpg pools belong to the event loop that made them: a caller's loop may have a pool of its own,
+else the call hops to a shared pool on a loop in a thread of its own (``pools.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ...backup import Indexes, read_backup, read_backup_indexes, write_backup
-from ...bridge import LoopThread, run_blocking
+from ...bridge import run_blocking
 from ...codec import decode, encode
 from ...errors import (
     ConfigurationError,
@@ -49,6 +50,7 @@ from ..base import (
 )
 from . import schema
 from .finder import UNIQUE_VIOLATION, Finder, drop_index_objects
+from .pools import GROUPS, HOP, Group, LoopPool
 from .schema import Names
 
 try:
@@ -58,7 +60,6 @@ except ImportError:  # pragma: no cover - without the 'postgres' extra
 
 T = TypeVar("T")
 CHUNK_ROWS = 2000
-_LOOP = LoopThread("asyncjsondb-postgres")
 _JSON_TO_PYTHON = {"array": "list", "string": "str", "null": "NoneType", "number": "int",
                    "boolean": "bool", "object": "dict"}  # fmt: skip
 
@@ -315,26 +316,47 @@ class PostgresBackend:
         self._url, options = split_url_options(url, options)
         self.location = redact(url)
         self.sql = Names(options.schema or "public", options.table_prefix or "asyncjsondb_")
-        self._options = options
-        self._pool: Any = None
-        self._pool_pid = 0
+        self._key = (self._url, options.durable, options.pool_size or 10)
+        self._schema_key = (self.sql.schema, self.sql.prefix)
+        self._group: Group | None = None
+        self._group_pid = 0
         self._closed = False
-        self._pool_lock: asyncio.Lock | None = None  # on the backend's loop, made there
-        self._pool_lock_pid = 0
+        self._lock = threading.Lock()
 
-    # -- running statements on the backend's loop ------------------------------------------
+    # -- running statements on a pool of the caller's loop, or of the hop loop -------------
 
     async def call(self, method: str, query: str, *args: Any) -> Any:
-        """``pool.<method>(query, *args)`` on the pool's loop, errors translated."""
-        return await _LOOP.run(self._on_loop, self._statement, method, query, args)
+        """``connection.<method>(query, *args)`` on a pooled connection, errors translated."""
+        return await self._run(_statement, method, query, args)
 
-    async def _statement(self, method: str, query: str, args: tuple[Any, ...]) -> Any:
-        pool = await self._ensure_pool()
-        return await getattr(pool, method)(query, *args)
+    async def on_connection(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """``function(connection, *args)`` on one pooled connection (several statements pay one
+        hop, when they hop at all), errors translated."""
+        return await self._run(function, *args)
 
-    async def _on_loop(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+    async def in_transaction(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """``function(connection, *args)`` inside one transaction, errors translated."""
+        return await self._run(_in_transaction, function, *args)
+
+    async def _run(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """On the caller's loop's own pool if it has one (``pools.py``), else hop to the shared."""
+        group = self._group_here()
+        here = group.pool_for(asyncio.get_running_loop())
+        if here is None:
+            return await HOP.run(self._hopped, group, function, *args)
+        return await self._guarded(here, function, args)
+
+    async def _hopped(self, group: Group, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        return await self._guarded(group.hop_pool(), function, args)
+
+    async def _guarded(
+        self, here: LoopPool, function: Callable[..., Awaitable[T]], args: tuple[Any, ...]
+    ) -> T:
         try:
-            return await function(*args)
+            if self._schema_key not in here.group.ready:
+                await here.run(self._set_up)
+                here.group.ready.add(self._schema_key)
+            return await here.run(function, *args)
         except DatabaseError:
             raise
         except asyncpg.PostgresError as exc:
@@ -342,48 +364,33 @@ class PostgresBackend:
         except (OSError, asyncpg.InterfaceError) as exc:
             raise ServerError(self.location, f"cannot reach the server: {exc}") from exc
 
-    async def on_connection(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """``function(connection, *args)`` on one pooled connection in one hop to the pool's
-        loop (several statements pay one hop, not one each), errors translated."""
-        return await _LOOP.run(self._on_loop, self._connected, function, *args)
+    async def _set_up(self, connection: Any) -> None:
+        """The schema, once per group; many hosts starting together take turns."""
+        async with connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", self.sql.lock_key)
+            await connection.execute(schema.ddl(self.sql))
 
-    async def _connected(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
-        pool = await self._ensure_pool()
-        async with pool.acquire() as connection:
-            return await function(connection, *args)
-
-    async def in_transaction(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """``function(connection, *args)`` inside one transaction, errors translated."""
-        return await _LOOP.run(self._on_loop, self._transaction, function, *args)
-
-    async def _transaction(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
-        pool = await self._ensure_pool()
-        async with pool.acquire() as connection, connection.transaction():
-            return await function(connection, *args)
-
-    def _lock(self) -> asyncio.Lock:
-        """The lock that makes concurrent first uses take one reference to the pool."""
-        if self._pool_lock is None or self._pool_lock_pid != os.getpid():
-            self._pool_lock, self._pool_lock_pid = asyncio.Lock(), os.getpid()
-        return self._pool_lock
-
-    async def _ensure_pool(self) -> Any:
-        if self._pool is not None and self._pool_pid == os.getpid():
-            return self._pool
-        async with self._lock():
+    def _group_here(self) -> Group:
+        """This object's reference to the process's pools on its server settings."""
+        group = self._group
+        if group is not None and self._group_pid == os.getpid():
+            return group
+        with self._lock:
             if self._closed:
                 raise DatabaseClosedError(self.location)
-            if self._pool is None or self._pool_pid != os.getpid():
-                self._pool = await _POOLS.acquire(self._url, self._options, self.sql)
-                self._pool_pid = os.getpid()
-            return self._pool
+            if self._group is None or self._group_pid != os.getpid():
+                self._group = GROUPS.take(self._key, self.location)
+                self._group_pid = os.getpid()
+            return self._group
 
     async def _release(self) -> None:
-        async with self._lock():
+        with self._lock:
             self._closed = True
-            pool, self._pool = self._pool, None
-            if pool is not None and self._pool_pid == os.getpid():
-                await _POOLS.release(pool)
+            group, self._group = self._group, None
+            if group is None or self._group_pid != os.getpid():
+                return
+        if GROUPS.give_back(group):
+            await group.close()
 
     # -- the Backend interface -------------------------------------------------------------
 
@@ -414,18 +421,16 @@ class PostgresBackend:
         return []  # the server keeps its own files compact
 
     async def backup(self, target: Path) -> None:
-        moment, indexes = await _LOOP.run(self._on_loop, self._read_everything)
+        moment, indexes = await self._run(self._read_everything)
         await run_blocking(write_backup, moment, target, indexes)
 
-    async def _read_everything(self) -> tuple[dict[str, dict[str, bytes]], Indexes]:
+    async def _read_everything(
+        self, connection: Any
+    ) -> tuple[dict[str, dict[str, bytes]], Indexes]:
         """Every collection at one moment: one repeatable-read transaction."""
-        pool = await self._ensure_pool()
         n = self.sql
         moment: dict[str, dict[str, bytes]] = {}
-        async with (
-            pool.acquire() as connection,
-            connection.transaction(isolation="repeatable_read", readonly=True),
-        ):
+        async with connection.transaction(isolation="repeatable_read", readonly=True):
             query = f'SELECT id, name FROM {n.collections} ORDER BY name COLLATE "C"'
             for collection_id, name in await connection.fetch(query):
                 rows = connection.cursor(
@@ -444,106 +449,56 @@ class PostgresBackend:
         # verified (whole, or the one collection) before anything changes
         backup = await run_blocking(read_backup, source, only)
         indexes = await run_blocking(read_backup_indexes, source)
-        await _LOOP.run(self._on_loop, self._replace_everything, backup, indexes, only)
+        await self.in_transaction(self._replace_everything, backup, indexes, only)
 
     async def _replace_everything(
         self,
+        connection: Any,
         backup: dict[str, tuple[bytes, dict[str, bytes]]],
         indexes: Indexes,
         only: str | None,
     ) -> None:
-        pool = await self._ensure_pool()
         n = self.sql
-        async with pool.acquire() as connection, connection.transaction():
-            if only is None:
-                replaced = await connection.fetch(f"SELECT name FROM {n.indexes}")
-            else:
-                replaced = await connection.fetch(
-                    f"SELECT i.name FROM {n.indexes} i JOIN {n.collections} c "
-                    "ON c.id = i.collection_id WHERE c.name = $1",
-                    only,
-                )
-            for row in replaced:
-                await drop_index_objects(connection, n.schema, row[0])
-            if only is None:
-                await connection.execute(f"DELETE FROM {n.collections}")
-            else:
-                await connection.execute(f"DELETE FROM {n.collections} WHERE name = $1", only)
-            for name, (_, data) in backup.items():
-                query = f"INSERT INTO {n.collections} (name) VALUES ($1) RETURNING id"
-                collection_id = await connection.fetchval(query, name)
-                await connection.execute(
-                    f"INSERT INTO {n.records} (collection_id, key, value) "
-                    "SELECT $1, t.k, t.v::json FROM unnest($2::text[], $3::text[]) "
-                    "WITH ORDINALITY AS t(k, v, i) ORDER BY t.i",
-                    collection_id,
-                    list(data),
-                    [value.decode() for value in data.values()],
-                )
-                for index in indexes.get(name, []):
-                    await Finder(self, name).create_index_in(
-                        connection, index["path"], index["unique"]
-                    )
+        if only is None:
+            replaced = await connection.fetch(f"SELECT name FROM {n.indexes}")
+        else:
+            replaced = await connection.fetch(
+                f"SELECT i.name FROM {n.indexes} i JOIN {n.collections} c "
+                "ON c.id = i.collection_id WHERE c.name = $1",
+                only,
+            )
+        for row in replaced:
+            await drop_index_objects(connection, n.schema, row[0])
+        if only is None:
+            await connection.execute(f"DELETE FROM {n.collections}")
+        else:
+            await connection.execute(f"DELETE FROM {n.collections} WHERE name = $1", only)
+        for name, (_, data) in backup.items():
+            query = f"INSERT INTO {n.collections} (name) VALUES ($1) RETURNING id"
+            collection_id = await connection.fetchval(query, name)
+            await connection.execute(
+                f"INSERT INTO {n.records} (collection_id, key, value) "
+                "SELECT $1, t.k, t.v::json FROM unnest($2::text[], $3::text[]) "
+                "WITH ORDINALITY AS t(k, v, i) ORDER BY t.i",
+                collection_id,
+                list(data),
+                [value.decode() for value in data.values()],
+            )
+            for index in indexes.get(name, []):
+                await Finder(self, name).create_index_in(connection, index["path"], index["unique"])
 
     async def close(self) -> None:
-        """Return this object's reference to the shared pool; a cancelled close still does."""
-        await asyncio.shield(_LOOP.run(self._release))
+        """Return this object's reference to the pools; a cancelled close still does."""
+        await asyncio.shield(self._release())
 
 
-class _Pools:
-    """Pools shared by every database object of the process on the same server settings.
-
-    Opening a database on every request (as a Django view calling ``create_database`` does)
-    then costs no new connections and no schema setup. Used only on the backend's loop, so it
-    needs no lock.
-    """
-
-    def __init__(self) -> None:
-        self._pools: dict[tuple[str, bool, int], tuple[Any, int]] = {}
-        self._ready: set[tuple[str, str, str]] = set()  # schemas set up in this process
-        self._pid = 0
-
-    async def acquire(self, url: str, options: Options, sql: Names) -> Any:
-        if self._pid != os.getpid():  # a forked child: the parent's connections are not ours
-            self._pools, self._ready, self._pid = {}, set(), os.getpid()
-        key = (url, options.durable, options.pool_size or 10)
-        if key in self._pools:
-            pool, users = self._pools[key]
-        else:
-            settings = {} if options.durable else {"synchronous_commit": "off"}
-            pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=key[2], server_settings=settings
-            )
-            if key in self._pools:  # another caller made one while we waited
-                await pool.close()
-                pool, users = self._pools[key]
-            else:
-                users = 0
-        self._pools[key] = (pool, users + 1)
-        if (url, sql.schema, sql.prefix) not in self._ready:
-            try:
-                async with pool.acquire() as connection, connection.transaction():
-                    await connection.execute("SELECT pg_advisory_xact_lock($1)", sql.lock_key)
-                    await connection.execute(schema.ddl(sql))
-            except BaseException:
-                await self.release(pool)  # the caller holds no reference to return
-                raise
-            self._ready.add((url, sql.schema, sql.prefix))
-        return pool
-
-    async def release(self, pool: Any) -> None:
-        for key, (shared, users) in list(self._pools.items()):
-            if shared is pool:
-                if users > 1:
-                    self._pools[key] = (pool, users - 1)
-                else:  # the last user: forget its schemas too, they may be dropped meanwhile
-                    del self._pools[key]
-                    self._ready = {ready for ready in self._ready if ready[0] != key[0]}
-                    await pool.close()
-                return
+async def _statement(connection: Any, method: str, query: str, args: tuple[Any, ...]) -> Any:
+    return await getattr(connection, method)(query, *args)
 
 
-_POOLS = _Pools()
+async def _in_transaction(connection: Any, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+    async with connection.transaction():
+        return await function(connection, *args)
 
 
 def _translate(exc: Any, location: str) -> Exception:
