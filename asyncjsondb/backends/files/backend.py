@@ -17,7 +17,7 @@ from ...query import Node, Query
 from ..base import STALE, Mutation, Stale
 from . import backup, compaction, layout, registry, searching
 from .commits import CommitQueue
-from .slices import copy_in_slices
+from .slices import SLICE, copy_in_slices, looked_up
 
 
 class FileCollection:
@@ -53,9 +53,11 @@ class FileCollection:
 
     async def get_many(self, keys: list[str]) -> dict[str, bytes]:
         data = await self._fresh()
-        # C only, so no batch lands half-way through (see ``batches``)
-        found = dict(zip(keys, map(data.get, keys), strict=True))
-        return {key: raw for key, raw in found.items() if raw is not None}
+        if len(keys) <= SLICE:  # C only, so no batch lands half-way through (see ``batches``)
+            found = list(zip(keys, map(data.get, keys), strict=True))
+        else:
+            found = await looked_up(self._store, keys)
+        return {key: raw for key, raw in found if raw is not None}
 
     async def contains(self, key: str) -> bool:
         return key in await self._fresh()
@@ -70,17 +72,17 @@ class FileCollection:
     async def count(self) -> int:
         return len(await self._fresh())
 
+    # The chunks are copied as one moment; their consumer decodes them in steps (``steps``).
+
     async def value_chunks(self) -> AsyncIterator[list[bytes]]:
         await self._fresh()
         for chunk in await copy_in_slices(self._store, dict.values):
             yield chunk
-            await asyncio.sleep(0)  # the caller decoded this chunk: let the loop run
 
     async def item_chunks(self) -> AsyncIterator[list[tuple[str, bytes]]]:
         await self._fresh()
         for chunk in await copy_in_slices(self._store, dict.items):
             yield chunk
-            await asyncio.sleep(0)
 
     async def apply(self, mutation: Mutation) -> Any:
         return await self._commits.submit(mutation, self._durable)

@@ -1,0 +1,73 @@
+"""Long work on an event loop, in steps: the one place that decides when it lets other tasks run.
+
+A bulk read decodes, matches or copies a million records on the loop. Done at once, that holds
+every other request of the worker for a second; yielding after every record costs more than the
+work. So work goes in small units (``UNIT`` records, well under a millisecond each), and after
+each unit ``let_go`` looks at the clock: once ``BUDGET`` has passed since the loop last ran
+other tasks, it yields. The budget is time, not a count, so a slow machine, large values or a
+costly filter yield as often as they need to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+BUDGET = 0.002  # seconds of work between two chances for other tasks to run
+UNIT = 128  # records between looks at the clock
+
+
+class Steps:
+    """The clock of one piece of work on the loop."""
+
+    __slots__ = ("_due", "yields")
+
+    def __init__(self) -> None:
+        self._due = time.perf_counter() + BUDGET
+        self.yields = 0  # how many times it let other tasks run (for tests)
+
+    def spent(self) -> bool:
+        return time.perf_counter() >= self._due
+
+    async def let_go(self) -> None:
+        """Let other tasks run if this work has held the loop for ``BUDGET``."""
+        if time.perf_counter() >= self._due:
+            await asyncio.sleep(0)
+            self.yields += 1
+            self._due = time.perf_counter() + BUDGET
+
+
+def units(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    """``items`` in runs of ``UNIT``."""
+    if len(items) <= UNIT:
+        yield items
+        return
+    for start in range(0, len(items), UNIT):
+        yield items[start : start + UNIT]
+
+
+async def gather(
+    work: Callable[[Sequence[T]], Iterable[R]],
+    chunks: AsyncIterable[Sequence[T]] | Iterable[Sequence[T]],
+    steps: Steps | None = None,
+) -> list[R]:
+    """Everything ``work(unit)`` yields over every unit of ``chunks``, in order, letting other
+    tasks run between units once the budget is spent."""
+    steps = steps or Steps()
+    found: list[R] = []
+    if isinstance(chunks, AsyncIterable):
+        async for chunk in chunks:
+            for unit in units(chunk):
+                found.extend(work(unit))
+                await steps.let_go()
+    else:
+        for chunk in chunks:
+            for unit in units(chunk):
+                found.extend(work(unit))
+                await steps.let_go()
+    return found
