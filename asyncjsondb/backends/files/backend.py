@@ -92,7 +92,8 @@ class FileCollection:
         return await searching.run(self._store, query)
 
     async def count_matching(self, where: Node) -> int:
-        return len(await self.query(Query(where, [], [], 0, None)))
+        await self._fresh()
+        return await searching.count(self._store, where)
 
     async def explain(self, query: Query) -> dict[str, Any]:
         await self._fresh()

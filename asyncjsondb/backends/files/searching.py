@@ -57,6 +57,18 @@ async def run(store: CollectionStore, query: Query) -> list[tuple[str, Any]]:
     return await _under_mutex(store, lambda: _planned(store, query))
 
 
+async def count(store: CollectionStore, where: Node) -> int:
+    """How many records match ``where``: each unit's matches are freed as soon as counted, so
+    the call never frees (or holds) a whole answer at once."""
+    if not store.catalog.empty:
+        return len(await run(store, Query(where, [], [], 0, None)))
+    steps = Steps()
+    chunks = await copy_in_slices(store, dict.items, steps)
+    scan = _scanner(chunks, where)
+    with bulk_decoding():
+        return sum(await gather(lambda unit: (len(scan(unit)),), chunks, steps))
+
+
 async def explain(store: CollectionStore, query: Query) -> dict[str, Any]:
     if store.catalog.empty:
         return planner.Plan().explain()

@@ -12,8 +12,8 @@ is taken in the pool under the store's mutex, which writers hold while they chan
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
-from itertools import islice
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain, islice
 from typing import TypeVar
 
 from ...bridge import run_blocking
@@ -69,14 +69,24 @@ async def _try_copy(store: CollectionStore, view: View[T], steps: Steps) -> list
         await steps.let_go()
 
 
-def copy_dict(data: dict[str, bytes]) -> dict[str, bytes]:
-    """A copy of ``data`` made a slice at a time, for pool threads that hold the locks: between
-    slices the interpreter can switch to the event loop's thread."""
-    copy: dict[str, bytes] = {}
-    entries = iter(data.items())
-    while chunk := list(islice(entries, SLICE)):
-        copy.update(chunk)
-    return copy
+class Copy:
+    """A copy of ``data``'s items made a slice at a time, for pool threads that hold the locks:
+    between slices the interpreter can switch to the event loop's thread. Kept as slices, not a
+    new dict: the last resize of a growing million-key dict is one C call of tens of
+    milliseconds, and every event loop of the process would wait for it."""
+
+    __slots__ = ("_slices", "_length")
+
+    def __init__(self, data: dict[str, bytes]) -> None:
+        entries = iter(data.items())
+        self._slices = list(iter(lambda: list(islice(entries, SLICE)), []))
+        self._length = len(data)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def items(self) -> Iterator[tuple[str, bytes]]:
+        return chain.from_iterable(self._slices)
 
 
 def _copy_under_mutex(store: CollectionStore, view: View[T]) -> list[list[T]]:

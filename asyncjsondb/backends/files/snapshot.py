@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 from ...codec import (
     DecodeError,
@@ -26,7 +27,15 @@ from ...errors import CorruptFileError
 EMPTY = b"{}\n"
 
 
-def render(data: dict[str, bytes]) -> Iterator[bytes]:
+class Records(Protocol):
+    """Key -> encoded value pairs that know their number: a dict, or a ``slices.Copy``."""
+
+    def __len__(self) -> int: ...
+
+    def items(self) -> Iterable[tuple[str, bytes]]: ...
+
+
+def render(data: Records) -> Iterator[bytes]:
     """Yield the snapshot of ``data`` (key -> encoded value) in chunks."""
     if not data:
         yield EMPTY
