@@ -19,7 +19,7 @@ from .names import validate_key
 from .ordering import project
 from .paths import Path, parse_path
 from .query import MATCH_ALL, Query, parse_where
-from .steps import Steps, gather, units
+from .steps import Steps, each, gather, units
 
 Number = int | float
 
@@ -74,12 +74,12 @@ class Collection:
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The stored values of those ``keys`` that exist, in the order asked."""
-        wanted = [validate_key(key) for key in _not_a_str(keys, "keys")]
+        wanted = await gather(_valid_keys, [_not_a_str(keys, "keys")])
         found = await self._open().get_many(wanted)
-        if len(found) <= 1:
-            return {key: decode(raw) for key, raw in found.items()}
+        decoded: dict[str, Any] = {}
         with bulk_decoding():
-            return dict(await gather(_decoded_items, [list(found.items())]))
+            await each(lambda unit: decoded.update(_decoded_items(unit)), [found.items()])
+        return decoded
 
     async def exists(self, key: str) -> bool:
         return await self._open().contains(validate_key(key))
@@ -296,6 +296,10 @@ def _page(found: list[tuple[str, Any]], query: Query) -> list[tuple[str, Any]]:
     if query.fields:
         return [(key, project(key, value, query.fields)) for key, value in page]
     return page
+
+
+def _valid_keys(keys: Iterable[Any]) -> list[str]:
+    return [validate_key(key) for key in keys]
 
 
 def _decoded_values(raws: Iterable[bytes]) -> list[Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Sequence
+from itertools import islice
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -42,32 +43,42 @@ class Steps:
             self._due = time.perf_counter() + BUDGET
 
 
-def units(items: Sequence[T]) -> Iterator[Sequence[T]]:
-    """``items`` in runs of ``UNIT``."""
-    if len(items) <= UNIT:
+def units(items: Iterable[T]) -> Iterator[Sequence[T]]:
+    """``items`` in runs of ``UNIT`` (a short list as it is)."""
+    if isinstance(items, list) and len(items) <= UNIT:
         yield items
         return
-    for start in range(0, len(items), UNIT):
-        yield items[start : start + UNIT]
+    remaining = iter(items)
+    while unit := list(islice(remaining, UNIT)):
+        yield unit
 
 
-async def gather(
-    work: Callable[[Sequence[T]], Iterable[R]],
-    chunks: AsyncIterable[Sequence[T]] | Iterable[Sequence[T]],
+async def each(
+    work: Callable[[Sequence[T]], object],
+    chunks: AsyncIterable[Iterable[T]] | Iterable[Iterable[T]],
     steps: Steps | None = None,
-) -> list[R]:
-    """Everything ``work(unit)`` yields over every unit of ``chunks``, in order, letting other
-    tasks run between units once the budget is spent."""
+) -> None:
+    """``work(unit)`` for every unit of ``chunks``, in order, letting other tasks run between
+    units once the budget is spent."""
     steps = steps or Steps()
-    found: list[R] = []
     if isinstance(chunks, AsyncIterable):
         async for chunk in chunks:
             for unit in units(chunk):
-                found.extend(work(unit))
+                work(unit)
                 await steps.let_go()
     else:
         for chunk in chunks:
             for unit in units(chunk):
-                found.extend(work(unit))
+                work(unit)
                 await steps.let_go()
+
+
+async def gather(
+    work: Callable[[Sequence[T]], Iterable[R]],
+    chunks: AsyncIterable[Iterable[T]] | Iterable[Iterable[T]],
+    steps: Steps | None = None,
+) -> list[R]:
+    """Everything ``work(unit)`` yields over every unit of ``chunks``, in order."""
+    found: list[R] = []
+    await each(lambda unit: found.extend(work(unit)), chunks, steps)
     return found

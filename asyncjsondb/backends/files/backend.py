@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from ...bridge import executor, reset_after_fork, run_blocking
 from ...errors import DatabaseClosedError, DatabaseError, StorageError
 from ...options import Options
 from ...query import Node, Query
+from ...steps import each
 from ..base import STALE, Mutation, Stale
 from . import backup, compaction, layout, registry, searching
 from .commits import CommitQueue
@@ -57,7 +58,9 @@ class FileCollection:
             found = list(zip(keys, map(data.get, keys), strict=True))
         else:
             found = await looked_up(self._store, keys)
-        return {key: raw for key, raw in found if raw is not None}
+        kept: dict[str, bytes] = {}
+        await each(lambda unit: kept.update(_existing(unit)), [found])
+        return kept
 
     async def contains(self, key: str) -> bool:
         return key in await self._fresh()
@@ -190,6 +193,10 @@ class FileBackend:
             if not self._close_error_seen:  # said once; closing again is harmless
                 self._close_error_seen = True
                 raise
+
+
+def _existing(pairs: Iterable[tuple[str, bytes | None]]) -> Iterator[tuple[str, bytes]]:
+    return ((key, raw) for key, raw in pairs if raw is not None)
 
 
 def _close_folder(folder: registry.Folder) -> None:
