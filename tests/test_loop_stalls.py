@@ -174,3 +174,13 @@ def test_the_open_reads_what_json_reads(data: dict[str, Any]) -> None:
     assert list(parsed) == list(data)
     if data:
         assert snapshot._parse_lines(raw) == parsed
+
+
+@pytest.mark.usefixtures("every_unit_yields")
+async def test_a_scan_in_a_collection_with_indexes_goes_in_steps_too(filled: Collection) -> None:
+    """An index on another field gives no plan: the scan needs no index, nor its lock."""
+    await filled.create_index("n")
+    answer, turns = await _turns_during(filled.find(where={"even": True}))
+    assert answer == EVEN and turns >= RECORDS // steps.UNIT
+    indexed, _ = await _turns_during(filled.find(where={"n": {"$lt": 3}}))
+    assert indexed == list(EXPECTED.values())[:3]

@@ -11,7 +11,7 @@ worker thread that may wait for it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from itertools import islice
+from itertools import chain, islice
 from typing import Any, TypeVar
 
 from ...bridge import run_blocking
@@ -42,19 +42,26 @@ async def run(store: CollectionStore, query: Query) -> list[tuple[str, Any]]:
             except RuntimeError:  # a commit in another thread changed the dict: copy it first
                 page = list(islice(list(store.data.items()), query.skip, end))
             return rest.run((key, decode(raw)) for key, raw in page)
-    if store.catalog.empty:
+    if store.catalog.empty or not await _under_mutex(store, lambda: _uses_index(store, query)):
         steps = Steps()
         chunks = await copy_in_slices(store, dict.items, steps)
         with bulk_decoding():  # over the sort and the paging too: they make containers
             if paged:
-                page = [item for chunk in chunks for item in chunk][query.skip : end]
-                found = await gather(_decoded, [page], steps)
+                window = islice(chain.from_iterable(chunks), query.skip, end)
+                found = await gather(_decoded, [window], steps)
             else:
                 found = await gather(_scanner(chunks, query.where), chunks, steps)
-            if len(found) > SLICE and (rest.sort or rest.fields):
+            if not rest.sort and not rest.fields:
+                return found if paged else found[query.skip : end]
+            if len(found) > SLICE:
                 return await run_blocking(rest.run, found)  # a sort cannot yield
             return rest.run(found)
     return await _under_mutex(store, lambda: _planned(store, query))
+
+
+def _uses_index(store: CollectionStore, query: Query) -> bool:
+    """Whether the plan goes through an index; else it is a scan, done in steps without it."""
+    return _plan(store, query).index is not None
 
 
 async def count(store: CollectionStore, where: Node) -> int:
