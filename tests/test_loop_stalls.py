@@ -50,6 +50,7 @@ async def _iterated(collection: Collection) -> list[tuple[str, Any]]:
 
 
 CALLS: dict[str, tuple[Callable[[Collection], Awaitable[Any]], Any]] = {
+    "keys": (lambda c: c.keys(), list(EXPECTED)),
     "values": (lambda c: c.values(), list(EXPECTED.values())),
     "items": (lambda c: c.items(), list(EXPECTED.items())),
     "iter_items": (_iterated, list(EXPECTED.items())),

@@ -68,8 +68,7 @@ class FileCollection:
     async def keys(self) -> list[str]:
         await self._fresh()
         keys: list[str] = []
-        for chunk in await copy_in_slices(self._store, dict.keys):
-            keys.extend(chunk)  # a C loop per slice, not a Python one per key
+        await each(keys.extend, await copy_in_slices(self._store, dict.keys))
         return keys
 
     async def count(self) -> int:
