@@ -32,9 +32,6 @@ class Steps:
         self._due = time.perf_counter() + BUDGET
         self.yields = 0  # how many times it let other tasks run (for tests)
 
-    def spent(self) -> bool:
-        return time.perf_counter() >= self._due
-
     async def let_go(self) -> None:
         """Let other tasks run if this work has held the loop for ``BUDGET``."""
         if time.perf_counter() >= self._due:

@@ -97,14 +97,16 @@ async def test_a_bulk_call_lets_other_tasks_run_between_units(
     assert turns >= RECORDS // steps.UNIT, f"{name} let other tasks run {turns} times"
 
 
-async def test_a_short_call_does_not_yield_within_its_budget(filled: Collection) -> None:
-    """The budget is time: a call that finishes within it never gives the loop away (a page of
-    twenty records costs no extra loop turn)."""
-    work = steps.Steps()
-    await work.let_go()
-    assert work.yields == 0
-    answer, turns = await _turns_during(filled.find(limit=20))
-    assert answer == list(EXPECTED.values())[:20] and turns == 0
+async def test_the_budget_is_time_not_a_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within its budget, work never gives the loop away, however many units it holds; past
+    it, every unit does."""
+    items = list(range(10 * steps.UNIT))
+    monkeypatch.setattr(steps, "BUDGET", 3600.0)
+    answer, turns = await _turns_during(steps.gather(lambda unit: unit, [items]))
+    assert answer == items and turns == 0
+    monkeypatch.setattr(steps, "BUDGET", 0.0)
+    answer, turns = await _turns_during(steps.gather(lambda unit: unit, [items]))
+    assert answer == items and turns >= 10
 
 
 @pytest.mark.usefixtures("every_unit_yields")
