@@ -55,11 +55,11 @@ class FileCollection:
     async def get_many(self, keys: list[str]) -> dict[str, bytes]:
         data = await self._fresh()
         if len(keys) <= SLICE:  # C only, so no batch lands half-way through (see ``batches``)
-            found = list(zip(keys, map(data.get, keys), strict=True))
+            found = [list(zip(keys, map(data.get, keys), strict=True))]
         else:
             found = await looked_up(self._store, keys)
         kept: dict[str, bytes] = {}
-        await each(lambda unit: kept.update(_existing(unit)), [found])
+        await each(lambda unit: kept.update(_existing(unit)), found)
         return kept
 
     async def contains(self, key: str) -> bool:
