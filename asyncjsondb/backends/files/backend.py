@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ...bridge import executor, reset_after_fork, run_blocking
+from ...codec import bulk_decoding
 from ...errors import DatabaseClosedError, DatabaseError, StorageError
 from ...options import Options
 from ...query import Node, Query
@@ -68,7 +69,8 @@ class FileCollection:
     async def keys(self) -> list[str]:
         await self._fresh()
         keys: list[str] = []
-        await each(keys.extend, await copy_in_slices(self._store, dict.keys))
+        with bulk_decoding():  # its thousands of slices would set off collector passes
+            await each(keys.extend, await copy_in_slices(self._store, dict.keys))
         return keys
 
     async def count(self) -> int:
