@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -56,11 +56,16 @@ class FileCollection:
     async def get_many(self, keys: list[str]) -> dict[str, bytes]:
         data = await self._fresh()
         if len(keys) <= SLICE:  # C only, so no batch lands half-way through (see ``batches``)
-            found = [list(zip(keys, map(data.get, keys), strict=True))]
+            found = list(map(data.get, keys))
         else:
             found = await looked_up(self._store, keys)
         kept: dict[str, bytes] = {}
-        await each(lambda unit: kept.update(_existing(unit)), found)
+
+        def keep(span: Sequence[int]) -> None:
+            start, end = span[0], span[-1] + 1
+            kept.update(_existing(zip(keys[start:end], found[start:end], strict=True)))
+
+        await each(keep, [range(len(keys))])  # pairs made a unit at a time, freed at once
         return kept
 
     async def contains(self, key: str) -> bool:

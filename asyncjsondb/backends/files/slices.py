@@ -39,15 +39,13 @@ async def copy_in_slices(
     return await run_blocking(_copy_under_mutex, store, view)
 
 
-async def looked_up(
-    store: CollectionStore, keys: list[str]
-) -> list[list[tuple[str, bytes | None]]]:
-    """``(key, store.data.get(key))`` for every key, as one moment, in slices."""
+async def looked_up(store: CollectionStore, keys: list[str]) -> list[bytes | None]:
+    """``store.data.get(key)`` for every key, as one moment, in slices."""
 
-    def view(data: dict[str, bytes]) -> Iterable[tuple[str, bytes | None]]:
-        return zip(keys, map(data.get, keys), strict=True)
+    def view(data: dict[str, bytes]) -> Iterable[bytes | None]:
+        return map(data.get, keys)
 
-    return await copy_in_slices(store, view)
+    return list(chain.from_iterable(await copy_in_slices(store, view)))
 
 
 async def _try_copy(store: CollectionStore, view: View[T], steps: Steps) -> list[list[T]] | None:
