@@ -70,22 +70,24 @@ async def _try_copy(store: CollectionStore, view: View[T], steps: Steps) -> list
 
 class Copy:
     """A copy of ``data``'s items made a slice at a time, for pool threads that hold the locks:
-    between slices the interpreter can switch to the event loop's thread. Kept as slices, not a
-    new dict: the last resize of a growing million-key dict is one C call of tens of
-    milliseconds, and every event loop of the process would wait for it."""
+    between slices the interpreter can switch to the event loop's thread. Kept as slices of
+    keys and of values, not a new dict (the last resize of a growing million-key dict is one C
+    call of tens of milliseconds, and every event loop of the process would wait for it) nor
+    pairs (freeing a million tuples at once is another)."""
 
-    __slots__ = ("_slices", "_length")
+    __slots__ = ("_keys", "_values", "_length")
 
     def __init__(self, data: dict[str, bytes]) -> None:
-        entries = iter(data.items())
-        self._slices = list(iter(lambda: list(islice(entries, SLICE)), []))
+        keys, values = iter(data), iter(data.values())  # the same order: nobody writes meanwhile
+        self._keys = list(iter(lambda: list(islice(keys, SLICE)), []))
+        self._values = list(iter(lambda: list(islice(values, SLICE)), []))
         self._length = len(data)
 
     def __len__(self) -> int:
         return self._length
 
     def items(self) -> Iterator[tuple[str, bytes]]:
-        return chain.from_iterable(self._slices)
+        return chain.from_iterable(map(zip, self._keys, self._values))
 
 
 def _copy_under_mutex(store: CollectionStore, view: View[T]) -> list[list[T]]:
