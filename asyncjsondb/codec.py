@@ -189,7 +189,8 @@ def bulk_decoding() -> Iterator[None]:
     oldest generation first, without a scan (``gc.freeze`` then ``gc.unfreeze``), where only a
     full collection looks at them, as it would at any long-lived data. Nothing stays frozen:
     unless the application had frozen objects itself (then they join its frozen ones, since
-    unfreezing would thaw the application's too).
+    unfreezing would thaw the application's too). That is looked at once per process (counting
+    frozen objects walks them all): an application should freeze before its first bulk read.
     """
     global _pause_depth, _was_enabled
     with _pause_lock:
@@ -208,16 +209,22 @@ def bulk_decoding() -> Iterator[None]:
                 gc.enable()
 
 
+_application_froze: bool | None = None  # looked at once: counting frozen objects walks them all
+
+
 def _promote() -> None:
     """Move every tracked object to the oldest generation, scanning none."""
-    application_froze = gc.get_freeze_count() > 0
+    global _application_froze
+    if _application_froze is None:
+        _application_froze = gc.get_freeze_count() > 0
     gc.freeze()
-    if not application_froze:
+    if not _application_froze:
         gc.unfreeze()
 
 
 def _after_fork_in_child() -> None:
-    global _pause_lock, _pause_depth
+    global _pause_lock, _pause_depth, _application_froze
+    _application_froze = None  # a server may freeze before it forks its workers
     if _pause_depth and _was_enabled:  # forked in the middle of another thread's find
         gc.enable()
     _pause_lock, _pause_depth = threading.Lock(), 0

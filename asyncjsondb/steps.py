@@ -40,6 +40,14 @@ class Steps:
             self._due = time.perf_counter() + BUDGET
 
 
+def drained(chunks: list[list[T]]) -> Iterator[list[T]]:
+    """``chunks`` in order, each dropped from the list as it is taken: a copy of a million
+    pairs is then freed a chunk at a time, not all at once when the work ends."""
+    chunks.reverse()
+    while chunks:
+        yield chunks.pop()
+
+
 def units(items: Iterable[T]) -> Iterator[Sequence[T]]:
     """``items`` in runs of ``UNIT`` (a short list as it is)."""
     if isinstance(items, list) and len(items) <= UNIT:

@@ -114,6 +114,7 @@ async def test_after_a_bulk_read_the_collector_runs_and_nothing_stays_frozen(
     filled: Collection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(codec, "_PROMOTE_ABOVE", 100)
+    monkeypatch.setattr(codec, "_application_froze", None)
     assert gc.isenabled() and gc.get_freeze_count() == 0
     values = await filled.values()
     assert gc.isenabled() and gc.get_freeze_count() == 0
@@ -125,6 +126,7 @@ async def test_objects_join_the_applications_frozen_ones(
     filled: Collection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(codec, "_PROMOTE_ABOVE", 100)
+    monkeypatch.setattr(codec, "_application_froze", None)  # a process that has not looked yet
     gc.freeze()  # the application froze its own: unfreezing would thaw them
     try:
         frozen = gc.get_freeze_count()
@@ -187,3 +189,12 @@ async def test_a_scan_in_a_collection_with_indexes_goes_in_steps_too(filled: Col
     assert answer == EVEN and turns >= RECORDS // steps.UNIT
     indexed, _ = await _turns_during(filled.find(where={"n": {"$lt": 3}}))
     assert indexed == list(EXPECTED.values())[:3]
+
+
+def test_a_drained_copy_is_freed_a_chunk_at_a_time() -> None:
+    chunks = [[1, 2], [3], [4, 5]]
+    taken = []
+    for chunk in steps.drained(chunks):
+        taken.append(chunk)
+        assert len(chunks) == 3 - len(taken)  # the list no longer holds what was taken
+    assert taken == [[1, 2], [3], [4, 5]]

@@ -15,7 +15,7 @@ from ...codec import bulk_decoding
 from ...errors import DatabaseClosedError, DatabaseError, StorageError
 from ...options import Options
 from ...query import Node, Query
-from ...steps import each
+from ...steps import drained, each
 from ..base import STALE, Mutation, Stale
 from . import backup, compaction, layout, registry, searching
 from .commits import CommitQueue
@@ -85,12 +85,12 @@ class FileCollection:
 
     async def value_chunks(self) -> AsyncIterator[list[bytes]]:
         await self._fresh()
-        for chunk in await copy_in_slices(self._store, dict.values):
+        for chunk in drained(await copy_in_slices(self._store, dict.values)):
             yield chunk
 
     async def item_chunks(self) -> AsyncIterator[list[tuple[str, bytes]]]:
         await self._fresh()
-        for chunk in await copy_in_slices(self._store, dict.items):
+        for chunk in drained(await copy_in_slices(self._store, dict.items)):
             yield chunk
 
     async def apply(self, mutation: Mutation) -> Any:

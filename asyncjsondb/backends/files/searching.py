@@ -19,7 +19,7 @@ from ...codec import bulk_decoding, decode
 from ...errors import LockTimeoutError
 from ...paths import MISSING
 from ...query import MATCH_ALL, Node, Query, compile_where
-from ...steps import Steps, gather
+from ...steps import Steps, drained, gather
 from . import planner
 from .slices import SLICE, copy_in_slices
 from .store import CollectionStore
@@ -47,10 +47,10 @@ async def run(store: CollectionStore, query: Query) -> list[tuple[str, Any]]:
         chunks = await copy_in_slices(store, dict.items, steps)
         with bulk_decoding():  # over the sort and the paging too: they make containers
             if paged:
-                window = islice(chain.from_iterable(chunks), query.skip, end)
+                window = islice(chain.from_iterable(drained(chunks)), query.skip, end)
                 found = await gather(_decoded, [window], steps)
             else:
-                found = await gather(_scanner(chunks, query.where), chunks, steps)
+                found = await gather(_scanner(chunks, query.where), drained(chunks), steps)
             if not rest.sort and not rest.fields:
                 return found if paged else found[query.skip : end]
             if len(found) > SLICE:
@@ -73,7 +73,7 @@ async def count(store: CollectionStore, where: Node) -> int:
     chunks = await copy_in_slices(store, dict.items, steps)
     scan = _scanner(chunks, where)
     with bulk_decoding():
-        return sum(await gather(lambda unit: (len(scan(unit)),), chunks, steps))
+        return sum(await gather(lambda unit: (len(scan(unit)),), drained(chunks), steps))
 
 
 async def explain(store: CollectionStore, query: Query) -> dict[str, Any]:
