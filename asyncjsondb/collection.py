@@ -19,7 +19,7 @@ from .names import validate_key
 from .ordering import project
 from .paths import Path, parse_path
 from .query import MATCH_ALL, Query, parse_where
-from .steps import Steps, each, gather, units
+from .steps import UNIT, Steps, each, gather, taken, units
 
 Number = int | float
 
@@ -135,7 +135,9 @@ class Collection:
         found = await self.find_items(
             filter_func, limit, where=where, sort=sort, skip=skip, fields=fields
         )
-        return [value for _, value in found]
+        if len(found) <= UNIT:
+            return [value for _, value in found]
+        return await gather(_values_of, taken(found))  # the pairs freed as it goes
 
     async def find_items(
         self,
@@ -300,6 +302,10 @@ def _page(found: list[tuple[str, Any]], query: Query) -> list[tuple[str, Any]]:
 
 def _valid_keys(keys: Iterable[Any]) -> list[str]:
     return [validate_key(key) for key in keys]
+
+
+def _values_of(pairs: Iterable[tuple[str, Any]]) -> list[Any]:
+    return [value for _, value in pairs]
 
 
 def _decoded_values(raws: Iterable[bytes]) -> list[Any]:

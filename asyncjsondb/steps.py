@@ -48,6 +48,17 @@ def drained(chunks: list[list[T]]) -> Iterator[list[T]]:
         yield chunks.pop()
 
 
+def taken(items: list[T]) -> Iterator[list[T]]:
+    """``items`` in runs of ``UNIT``, in order, each removed from the list as it is taken (so
+    freed by then, if nothing else holds it); the list is empty at the end."""
+    items.reverse()
+    while items:
+        unit = items[-UNIT:]
+        del items[-UNIT:]
+        unit.reverse()
+        yield unit
+
+
 def units(items: Iterable[T]) -> Iterator[Sequence[T]]:
     """``items`` in runs of ``UNIT`` (a short list as it is)."""
     if isinstance(items, list) and len(items) <= UNIT:

@@ -198,3 +198,12 @@ def test_a_drained_copy_is_freed_a_chunk_at_a_time() -> None:
         taken.append(chunk)
         assert len(chunks) == 3 - len(taken)  # the list no longer holds what was taken
     assert taken == [[1, 2], [3], [4, 5]]
+
+
+def test_taken_runs_empty_the_list_in_order() -> None:
+    items = list(range(3 * steps.UNIT + 1))
+    runs = []
+    for run in steps.taken(items):
+        runs.append(run)
+        assert len(items) == 3 * steps.UNIT + 1 - sum(map(len, runs))
+    assert [item for run in runs for item in run] == list(range(3 * steps.UNIT + 1))
