@@ -43,7 +43,7 @@ def _in_blocks(pieces: Iterator[bytes], per_block: int = 1000) -> Iterator[bytes
 
 
 def write_backup(
-    moment: dict[str, dict[str, bytes]], target: Path, indexes: Indexes | None = None
+    moment: Mapping[str, snapshot.Records], target: Path, indexes: Indexes | None = None
 ) -> None:
     """Write ``moment`` (collection -> key -> encoded value) as a backup folder at ``target``,
     with each collection's index definitions in the manifest."""

@@ -170,7 +170,7 @@ def encode_key(key: str) -> bytes:
 
 
 _pause_lock = threading.Lock()
-_FREEZE_ABOVE = 50_000  # new objects: a pass over fewer takes a few milliseconds
+_PROMOTE_ABOVE = 50_000  # new objects: a pass over fewer takes a few milliseconds
 _pause_depth = 0
 _was_enabled = False
 
@@ -184,10 +184,13 @@ def bulk_decoding() -> Iterator[None]:
     cycles, so reference counting frees it all the same. Nested and threaded uses are counted:
     the collector runs again when the last one ends, if it was running before the first.
 
-    When that many new objects are still alive then, the collector's first pass would scan
-    them all at once and stall every thread (~100 ms per 100k records): they are moved to its
-    permanent generation first (``gc.freeze``). Reference counting still frees them; only a
-    reference cycle among objects alive at that moment waits for ``gc.unfreeze()``.
+    When that many new objects are still alive then, the collector's next young pass would scan
+    them all at once and stall every thread (~100 ms per 100k records): they are promoted to its
+    oldest generation first, without a scan (``gc.freeze`` then ``gc.unfreeze``), where only a
+    full collection looks at them, as it would at any long-lived data. Nothing stays frozen:
+    unless the application had frozen objects itself (then they join its frozen ones, since
+    unfreezing would thaw the application's too). That is looked at once per process (counting
+    frozen objects walks them all): an application should freeze before its first bulk read.
     """
     global _pause_depth, _was_enabled
     with _pause_lock:
@@ -201,13 +204,27 @@ def bulk_decoding() -> Iterator[None]:
         with _pause_lock:
             _pause_depth -= 1
             if _pause_depth == 0 and _was_enabled:
-                if gc.get_count()[0] > _FREEZE_ABOVE:
-                    gc.freeze()
+                if gc.get_count()[0] > _PROMOTE_ABOVE:
+                    _promote()
                 gc.enable()
 
 
+_application_froze: bool | None = None  # looked at once: counting frozen objects walks them all
+
+
+def _promote() -> None:
+    """Move every tracked object to the oldest generation, scanning none."""
+    global _application_froze
+    if _application_froze is None:
+        _application_froze = gc.get_freeze_count() > 0
+    gc.freeze()
+    if not _application_froze:
+        gc.unfreeze()
+
+
 def _after_fork_in_child() -> None:
-    global _pause_lock, _pause_depth
+    global _pause_lock, _pause_depth, _application_froze
+    _application_froze = None  # a server may freeze before it forks its workers
     if _pause_depth and _was_enabled:  # forked in the middle of another thread's find
         gc.enable()
     _pause_lock, _pause_depth = threading.Lock(), 0

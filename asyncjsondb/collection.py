@@ -8,7 +8,7 @@ validates it before anything is touched.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .backends import base
@@ -19,6 +19,7 @@ from .names import validate_key
 from .ordering import project
 from .paths import Path, parse_path
 from .query import MATCH_ALL, Query, parse_where
+from .steps import UNIT, Steps, each, gather, taken, units
 
 Number = int | float
 
@@ -73,9 +74,12 @@ class Collection:
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The stored values of those ``keys`` that exist, in the order asked."""
-        wanted = [validate_key(key) for key in _not_a_str(keys, "keys")]
+        wanted = await gather(_valid_keys, [_not_a_str(keys, "keys")])
         found = await self._open().get_many(wanted)
-        return {key: decode(raw) for key, raw in found.items()}
+        decoded: dict[str, Any] = {}
+        with bulk_decoding():
+            await each(lambda unit: decoded.update(_decoded_items(unit)), [found.items()])
+        return decoded
 
     async def exists(self, key: str) -> bool:
         return await self._open().contains(validate_key(key))
@@ -83,31 +87,28 @@ class Collection:
     async def keys(self) -> list[str]:
         return await self._open().keys()
 
-    # Bulk reads decode a backend's chunks one at a time, and the backend lets the event loop run
-    # between chunks; the cyclic GC stays paused for the whole call (see ``bulk_decoding``).
+    # Bulk reads decode a backend's chunks in steps, letting other tasks of the event loop run
+    # between them (``steps``); the cyclic GC stays paused for the whole call (``bulk_decoding``).
 
     async def values(self) -> list[Any]:
-        found: list[Any] = []
         with bulk_decoding():
-            async for chunk in self._open().value_chunks():
-                found.extend(map(decode, chunk))
-        return found
+            return await gather(_decoded_values, self._open().value_chunks())
 
     async def items(self) -> list[tuple[str, Any]]:
-        found: list[tuple[str, Any]] = []
         with bulk_decoding():
-            async for chunk in self._open().item_chunks():
-                found.extend((key, decode(raw)) for key, raw in chunk)
-        return found
+            return await gather(_decoded_items, self._open().item_chunks())
 
     async def iter_items(self) -> AsyncIterator[tuple[str, Any]]:
         """``async for key, value in collection.iter_items()``: every record in insertion order,
-        decoded a chunk at a time, so a page of a large collection decodes only what it takes."""
+        decoded a few at a time, so a page of a large collection decodes only what it takes."""
+        steps = Steps()
         async for chunk in self._open().item_chunks():
-            with bulk_decoding():
-                decoded = [(key, decode(raw)) for key, raw in chunk]
-            for pair in decoded:
-                yield pair
+            for unit in units(chunk):
+                with bulk_decoding():
+                    decoded = _decoded_items(unit)
+                for pair in decoded:
+                    yield pair
+                await steps.let_go()
 
     async def count(self, where: Mapping[str, Any] | None = None) -> int:
         """How many records there are, or how many match ``where``."""
@@ -134,7 +135,9 @@ class Collection:
         found = await self.find_items(
             filter_func, limit, where=where, sort=sort, skip=skip, fields=fields
         )
-        return [value for _, value in found]
+        if len(found) <= UNIT:
+            return [value for _, value in found]
+        return await gather(_values_of, taken(found))  # the pairs freed as it goes
 
     async def find_items(
         self,
@@ -157,8 +160,11 @@ class Collection:
         if where is None and sort is None:  # the plain lambda scan: it may stop at ``limit``
             return await self._filtered_scan(backend, filter_func, query)
         everything = Query(query.where, query.sort, [], 0, None)
-        found = [item for item in await backend.query(everything) if filter_func(item[1])]
-        return _page(found, query)
+
+        def kept(unit: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+            return [item for item in unit if filter_func(item[1])]
+
+        return _page(await gather(kept, [await backend.query(everything)]), query)
 
     async def _filtered_scan(
         self, backend: CollectionBackend, keep: Callable[[Any], Any], query: Query
@@ -167,14 +173,17 @@ class Collection:
         wanted = None if query.limit is None else query.skip + query.limit
         if wanted == 0:
             return found
+        steps = Steps()
         with bulk_decoding():
             async for chunk in backend.item_chunks():
-                for key, raw in chunk:
-                    value = decode(raw)
-                    if keep(value):
-                        found.append((key, value))
-                        if wanted is not None and len(found) >= wanted:
-                            return _page(found, query)
+                for unit in units(chunk):
+                    for key, raw in unit:
+                        value = decode(raw)
+                        if keep(value):
+                            found.append((key, value))
+                            if wanted is not None and len(found) >= wanted:
+                                return _page(found, query)
+                    await steps.let_go()
         return _page(found, query)
 
     async def find_one(self, where: Mapping[str, Any] | None = None, *, sort: Any = None) -> Any:
@@ -289,6 +298,22 @@ def _page(found: list[tuple[str, Any]], query: Query) -> list[tuple[str, Any]]:
     if query.fields:
         return [(key, project(key, value, query.fields)) for key, value in page]
     return page
+
+
+def _valid_keys(keys: Iterable[Any]) -> list[str]:
+    return [validate_key(key) for key in keys]
+
+
+def _values_of(pairs: Iterable[tuple[str, Any]]) -> list[Any]:
+    return [value for _, value in pairs]
+
+
+def _decoded_values(raws: Iterable[bytes]) -> list[Any]:
+    return list(map(decode, raws))
+
+
+def _decoded_items(pairs: Iterable[tuple[str, bytes]]) -> list[tuple[str, Any]]:
+    return [(key, decode(raw)) for key, raw in pairs]
 
 
 def _encode(value: Any, key: str) -> bytes:

@@ -51,9 +51,11 @@ def _stalls(rows: list[Row]) -> Iterator[Verdict]:
     for ours in rows:
         if ours.workload != stalls.WORKLOAD or not ours.system.startswith(ASYNCJSONDB + " "):
             continue
-        call = ours.system.split()[-1]
+        call = ours.system[len(ASYNCJSONDB) + 1 :]
         worst = ours.value or 0.0
         measured = _ms(worst)
+        if ", step " in ours.note:  # the loop's own longest step, in CPU time
+            measured += f", step {ours.note.rsplit(', step ', 1)[-1]}"
         sqlite = find(rows, stalls.WORKLOAD, f"aiosqlite {call}", ours.size)
         if sqlite is not None and sqlite.value is not None:
             measured += f" (aiosqlite {_ms(sqlite.value)})"

@@ -35,7 +35,10 @@ TINY = dataclasses.replace(
     import_batch=150,
 )
 NEW = ["freshness", "compaction", "stalls", "footprint", "open-large"]
-CALLS = ["open", "get", "set", "count", "keys", "values", "items", "find", "backup", "compact"]
+CALLS = [
+    *("open", "get", "set", "count", "keys", "values", "items", "iter_items"),
+    *("find", "find where", "count where", "get_many", "backup", "compact"),
+]
 
 
 def _rows_of(rows: list[Row], workload: str) -> dict[str, Row]:

@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from ...bridge import executor, reset_after_fork, run_blocking
+from ...codec import bulk_decoding
 from ...errors import DatabaseClosedError, DatabaseError, StorageError
 from ...options import Options
 from ...query import Node, Query
+from ...steps import drained, each
 from ..base import STALE, Mutation, Stale
 from . import backup, compaction, layout, registry, searching
 from .commits import CommitQueue
-from .slices import copy_in_slices
+from .slices import SLICE, copy_in_slices, looked_up
 
 
 class FileCollection:
@@ -53,9 +55,18 @@ class FileCollection:
 
     async def get_many(self, keys: list[str]) -> dict[str, bytes]:
         data = await self._fresh()
-        # C only, so no batch lands half-way through (see ``batches``)
-        found = dict(zip(keys, map(data.get, keys), strict=True))
-        return {key: raw for key, raw in found.items() if raw is not None}
+        if len(keys) <= SLICE:  # C only, so no batch lands half-way through (see ``batches``)
+            found = list(map(data.get, keys))
+        else:
+            found = await looked_up(self._store, keys)
+        kept: dict[str, bytes] = {}
+
+        def keep(span: Sequence[int]) -> None:
+            start, end = span[0], span[-1] + 1
+            kept.update(_existing(zip(keys[start:end], found[start:end], strict=True)))
+
+        await each(keep, [range(len(keys))])  # pairs made a unit at a time, freed at once
+        return kept
 
     async def contains(self, key: str) -> bool:
         return key in await self._fresh()
@@ -63,24 +74,24 @@ class FileCollection:
     async def keys(self) -> list[str]:
         await self._fresh()
         keys: list[str] = []
-        for chunk in await copy_in_slices(self._store, dict.keys):
-            keys.extend(chunk)  # a C loop per slice, not a Python one per key
+        with bulk_decoding():  # its thousands of slices would set off collector passes
+            await each(keys.extend, await copy_in_slices(self._store, dict.keys))
         return keys
 
     async def count(self) -> int:
         return len(await self._fresh())
 
+    # The chunks are copied as one moment; their consumer decodes them in steps (``steps``).
+
     async def value_chunks(self) -> AsyncIterator[list[bytes]]:
         await self._fresh()
-        for chunk in await copy_in_slices(self._store, dict.values):
+        for chunk in drained(await copy_in_slices(self._store, dict.values)):
             yield chunk
-            await asyncio.sleep(0)  # the caller decoded this chunk: let the loop run
 
     async def item_chunks(self) -> AsyncIterator[list[tuple[str, bytes]]]:
         await self._fresh()
-        for chunk in await copy_in_slices(self._store, dict.items):
+        for chunk in drained(await copy_in_slices(self._store, dict.items)):
             yield chunk
-            await asyncio.sleep(0)
 
     async def apply(self, mutation: Mutation) -> Any:
         return await self._commits.submit(mutation, self._durable)
@@ -90,7 +101,8 @@ class FileCollection:
         return await searching.run(self._store, query)
 
     async def count_matching(self, where: Node) -> int:
-        return len(await self.query(Query(where, [], [], 0, None)))
+        await self._fresh()
+        return await searching.count(self._store, where)
 
     async def explain(self, query: Query) -> dict[str, Any]:
         await self._fresh()
@@ -187,6 +199,10 @@ class FileBackend:
             if not self._close_error_seen:  # said once; closing again is harmless
                 self._close_error_seen = True
                 raise
+
+
+def _existing(pairs: Iterable[tuple[str, bytes | None]]) -> Iterator[tuple[str, bytes]]:
+    return ((key, raw) for key, raw in pairs if raw is not None)
 
 
 def _close_folder(folder: registry.Folder) -> None:

@@ -18,7 +18,7 @@ from ...names import validate_collection_name
 from . import atomic, compaction, layout
 from .layout import collection_names
 from .registry import Folder
-from .slices import copy_dict
+from .slices import Copy
 from .store import CollectionStore
 
 
@@ -54,7 +54,7 @@ def create_backup(folder: Folder, target: Path) -> None:
     with _every_collection_locked(folder) as stores:
         for store in stores:
             store.refresh_locked()
-        moment = {store.name: copy_dict(store.data) for store in stores}
+        moment = {store.name: Copy(store.data) for store in stores}
         indexes = {store.name: list(store.catalog.definitions) for store in stores}
     write_backup(moment, target, indexes)
 

@@ -2,39 +2,53 @@
 consistent moment.
 
 Copying a million entries in one call holds the loop (and the GIL) for tens of milliseconds. So a
-bulk read copies references a slice at a time on the loop, letting other tasks run between slices,
-and watches the store's ``version``: a seqlock that writers make odd while they change the dict in
-place. A copy that a write overlapped starts again; after a few tries, it is taken in the pool under
-the store's mutex, which writers hold while they change the dict.
+bulk read copies references a slice at a time on the loop, letting other tasks run between slices
+when ``steps`` says so, and watches the store's ``version``: a seqlock that writers make odd while
+they change the dict in place. A copy that a write overlapped starts again; after a few tries, it
+is taken in the pool under the store's mutex, which writers hold while they change the dict.
+``looked_up`` reads many keys the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
-from itertools import islice
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain, islice
 from typing import TypeVar
 
 from ...bridge import run_blocking
+from ...steps import Steps
 from .store import CollectionStore
 
 T = TypeVar("T")
-SLICE = 1_000  # entries per step: well under a millisecond to copy, about one to decode
+SLICE = 1_000  # entries per copy: tens of microseconds
 _TRIES = 3
 
 View = Callable[[dict[str, bytes]], Iterable[T]]  # dict.keys, dict.values or dict.items
 
 
-async def copy_in_slices(store: CollectionStore, view: View[T]) -> list[list[T]]:
+async def copy_in_slices(
+    store: CollectionStore, view: View[T], steps: Steps | None = None
+) -> list[list[T]]:
     """``view(store.data)`` as one moment, in slices of ``SLICE``."""
+    steps = steps or Steps()
     for _ in range(_TRIES):
-        copied = await _try_copy(store, view)
+        copied = await _try_copy(store, view, steps)
         if copied is not None:
             return copied
     return await run_blocking(_copy_under_mutex, store, view)
 
 
-async def _try_copy(store: CollectionStore, view: View[T]) -> list[list[T]] | None:
+async def looked_up(store: CollectionStore, keys: list[str]) -> list[bytes | None]:
+    """``store.data.get(key)`` for every key, as one moment, in slices."""
+
+    def view(data: dict[str, bytes]) -> Iterable[bytes | None]:
+        return map(data.get, keys)
+
+    return list(chain.from_iterable(await copy_in_slices(store, view)))
+
+
+async def _try_copy(store: CollectionStore, view: View[T], steps: Steps) -> list[list[T]] | None:
     version = store.version
     if version % 2:  # a writer is changing the dict right now
         await asyncio.sleep(0)
@@ -51,20 +65,34 @@ async def _try_copy(store: CollectionStore, view: View[T]) -> list[list[T]] | No
         if not chunk:
             return copied
         copied.append(chunk)
-        await asyncio.sleep(0)
+        await steps.let_go()
 
 
-def copy_dict(data: dict[str, bytes]) -> dict[str, bytes]:
-    """A copy of ``data`` made a slice at a time, for pool threads that hold the locks: between
-    slices the interpreter can switch to the event loop's thread."""
-    copy: dict[str, bytes] = {}
-    entries = iter(data.items())
-    while chunk := list(islice(entries, SLICE)):
-        copy.update(chunk)
-    return copy
+class Copy:
+    """A copy of ``data``'s items made a slice at a time, for pool threads that hold the locks:
+    between slices the interpreter can switch to the event loop's thread. Kept as slices of
+    keys and of values, not a new dict (the last resize of a growing million-key dict is one C
+    call of tens of milliseconds, and every event loop of the process would wait for it) nor
+    pairs (freeing a million tuples at once is another)."""
+
+    __slots__ = ("_keys", "_values", "_length")
+
+    def __init__(self, data: dict[str, bytes]) -> None:
+        keys, values = iter(data), iter(data.values())  # the same order: nobody writes meanwhile
+        self._keys = list(iter(lambda: list(islice(keys, SLICE)), []))
+        self._values = list(iter(lambda: list(islice(values, SLICE)), []))
+        self._length = len(data)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def items(self) -> Iterator[tuple[str, bytes]]:
+        return chain.from_iterable(map(zip, self._keys, self._values))
 
 
 def _copy_under_mutex(store: CollectionStore, view: View[T]) -> list[list[T]]:
+    """The copy in a pool thread, where writers cannot change the dict; still a slice per C
+    call, so that the interpreter can switch to the event loop's thread between them."""
     with store.mutex:
-        entries = list(view(store.data))
-    return [entries[start : start + SLICE] for start in range(0, len(entries), SLICE)]
+        entries = iter(view(store.data))
+        return list(iter(lambda: list(islice(entries, SLICE)), []))

@@ -1,0 +1,100 @@
+"""Long work on an event loop, in steps: the one place that decides when it lets other tasks run.
+
+A bulk read decodes, matches or copies a million records on the loop. Done at once, that holds
+every other request of the worker for a second; yielding after every record costs more than the
+work. So work goes in small units (``UNIT`` records, well under a millisecond each), and after
+each unit ``let_go`` looks at the clock: once ``BUDGET`` has passed since the loop last ran
+other tasks, it yields. The budget is time, not a count, so a slow machine, large values or a
+costly filter yield as often as they need to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Sequence
+from itertools import islice
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+BUDGET = 0.002  # seconds of work between two chances for other tasks to run
+UNIT = 128  # records between looks at the clock
+
+
+class Steps:
+    """The clock of one piece of work on the loop."""
+
+    __slots__ = ("_due", "yields")
+
+    def __init__(self) -> None:
+        self._due = time.perf_counter() + BUDGET
+        self.yields = 0  # how many times it let other tasks run (for tests)
+
+    async def let_go(self) -> None:
+        """Let other tasks run if this work has held the loop for ``BUDGET``."""
+        if time.perf_counter() >= self._due:
+            await asyncio.sleep(0)
+            self.yields += 1
+            self._due = time.perf_counter() + BUDGET
+
+
+def drained(chunks: list[list[T]]) -> Iterator[list[T]]:
+    """``chunks`` in order, each dropped from the list as it is taken: a copy of a million
+    pairs is then freed a chunk at a time, not all at once when the work ends."""
+    chunks.reverse()
+    while chunks:
+        yield chunks.pop()
+
+
+def taken(items: list[T]) -> Iterator[list[T]]:
+    """``items`` in runs of ``UNIT``, in order, each removed from the list as it is taken (so
+    freed by then, if nothing else holds it); the list is empty at the end."""
+    items.reverse()
+    while items:
+        unit = items[-UNIT:]
+        del items[-UNIT:]
+        unit.reverse()
+        yield unit
+
+
+def units(items: Iterable[T]) -> Iterator[Sequence[T]]:
+    """``items`` in runs of ``UNIT`` (a short list as it is)."""
+    if isinstance(items, list) and len(items) <= UNIT:
+        yield items
+        return
+    remaining = iter(items)
+    while unit := list(islice(remaining, UNIT)):
+        yield unit
+
+
+async def each(
+    work: Callable[[Sequence[T]], object],
+    chunks: AsyncIterable[Iterable[T]] | Iterable[Iterable[T]],
+    steps: Steps | None = None,
+) -> None:
+    """``work(unit)`` for every unit of ``chunks``, in order, letting other tasks run between
+    units once the budget is spent."""
+    steps = steps or Steps()
+    if isinstance(chunks, AsyncIterable):
+        async for chunk in chunks:
+            for unit in units(chunk):
+                work(unit)
+                await steps.let_go()
+    else:
+        for chunk in chunks:
+            for unit in units(chunk):
+                work(unit)
+                await steps.let_go()
+
+
+async def gather(
+    work: Callable[[Sequence[T]], Iterable[R]],
+    chunks: AsyncIterable[Iterable[T]] | Iterable[Iterable[T]],
+    steps: Steps | None = None,
+) -> list[R]:
+    """Everything ``work(unit)`` yields over every unit of ``chunks``, in order."""
+    found: list[R] = []
+    await each(lambda unit: found.extend(work(unit)), chunks, steps)
+    return found

@@ -1,0 +1,209 @@
+"""No bulk call holds the event loop: it works in units and lets other tasks run between them.
+
+How long the loop waits is a timing (``benchmarks/workloads/stalls.py`` measures it); what is
+checked here is the structure that bounds it. With ``steps.BUDGET`` at zero, every unit must let
+other tasks run, so a call over N records lets a bystander task run about N / UNIT times; its
+answer equals a plain read; the cyclic GC runs again afterwards with nothing left frozen; a
+cancelled call leaves no state behind; and the open's parser agrees with the JSON it reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asyncjsondb import AsyncJSONDB, Collection, codec, steps
+from asyncjsondb.backends.files import snapshot
+from asyncjsondb.backends.files.slices import Copy
+
+RECORDS = 10 * steps.UNIT + 3  # more than one copied slice (SLICE) too
+EXPECTED = {  # each value holds a list, so the collector tracks it
+    f"k{index:05d}": {"n": index, "even": index % 2 == 0, "tags": [index]}
+    for index in range(RECORDS)
+}
+EVEN = [value for value in EXPECTED.values() if value["even"]]
+
+
+@pytest.fixture
+def every_unit_yields(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(steps, "BUDGET", 0.0)
+
+
+@pytest.fixture
+async def filled(db_path: Path) -> Iterator[Collection]:
+    async with AsyncJSONDB(db_path) as db:
+        collection = await db.get_collection("c")
+        await collection.set_many(EXPECTED)
+        yield collection
+
+
+async def _iterated(collection: Collection) -> list[tuple[str, Any]]:
+    return [pair async for pair in collection.iter_items()]
+
+
+CALLS: dict[str, tuple[Callable[[Collection], Awaitable[Any]], Any]] = {
+    "keys": (lambda c: c.keys(), list(EXPECTED)),
+    "values": (lambda c: c.values(), list(EXPECTED.values())),
+    "items": (lambda c: c.items(), list(EXPECTED.items())),
+    "iter_items": (_iterated, list(EXPECTED.items())),
+    "find": (lambda c: c.find(lambda value: value["even"]), EVEN),
+    "find where": (lambda c: c.find(where={"even": True}), EVEN),
+    "find all": (lambda c: c.find(), list(EXPECTED.values())),
+    "find sorted": (
+        lambda c: c.find(where={"even": True}, sort=[("n", -1)]),
+        sorted(EVEN, key=lambda value: -value["n"]),
+    ),
+    "count where": (lambda c: c.count({"even": True}), len(EVEN)),
+    "get_many": (lambda c: c.get_many(list(EXPECTED)), EXPECTED),
+}
+
+
+async def _turns_during(call: Awaitable[Any]) -> tuple[Any, int]:
+    """``call``'s answer, and how many times another task ran meanwhile."""
+    turns = 0
+
+    async def bystander() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    task = asyncio.create_task(bystander())
+    await asyncio.sleep(0)
+    start = turns
+    try:
+        answer = await call
+        return answer, turns - start
+    finally:
+        task.cancel()
+
+
+@pytest.mark.usefixtures("every_unit_yields")
+@pytest.mark.parametrize("name", list(CALLS))
+async def test_a_bulk_call_lets_other_tasks_run_between_units(
+    filled: Collection, name: str
+) -> None:
+    call, expected = CALLS[name]
+    answer, turns = await _turns_during(call(filled))
+    assert answer == expected
+    assert turns >= RECORDS // steps.UNIT, f"{name} let other tasks run {turns} times"
+
+
+async def test_the_budget_is_time_not_a_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within its budget, work never gives the loop away, however many units it holds; past
+    it, every unit does."""
+    items = list(range(10 * steps.UNIT))
+    monkeypatch.setattr(steps, "BUDGET", 3600.0)
+    answer, turns = await _turns_during(steps.gather(lambda unit: unit, [items]))
+    assert answer == items and turns == 0
+    monkeypatch.setattr(steps, "BUDGET", 0.0)
+    answer, turns = await _turns_during(steps.gather(lambda unit: unit, [items]))
+    assert answer == items and turns >= 10
+
+
+@pytest.mark.usefixtures("every_unit_yields")
+async def test_after_a_bulk_read_the_collector_runs_and_nothing_stays_frozen(
+    filled: Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(codec, "_PROMOTE_ABOVE", 100)
+    monkeypatch.setattr(codec, "_application_froze", None)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    values = await filled.values()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    # promoted to the oldest generation, unscanned: no young pass over all of them
+    assert any(found is values[-1] for found in gc.get_objects(generation=2))
+
+
+async def test_objects_join_the_applications_frozen_ones(
+    filled: Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(codec, "_PROMOTE_ABOVE", 100)
+    monkeypatch.setattr(codec, "_application_froze", None)  # a process that has not looked yet
+    gc.freeze()  # the application froze its own: unfreezing would thaw them
+    try:
+        frozen = gc.get_freeze_count()
+        values = await filled.values()
+        assert gc.isenabled() and gc.get_freeze_count() > frozen + len(values)
+    finally:
+        gc.unfreeze()
+
+
+@pytest.mark.usefixtures("every_unit_yields")
+@pytest.mark.parametrize("name", ["values", "find where", "count where", "get_many"])
+async def test_a_cancelled_bulk_read_leaves_nothing_behind(filled: Collection, name: str) -> None:
+    call, expected = CALLS[name]
+    task = asyncio.create_task(call(filled))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert gc.isenabled() and codec._pause_depth == 0
+    await filled.set("after", 1)
+    assert await filled.count() == RECORDS + 1
+    await filled.delete("after")
+    assert await call(filled) == expected
+
+
+def test_a_backup_copy_is_the_collection_in_order() -> None:
+    data = {f"k{index}": b"%d" % index for index in range(2_500)}
+    copy = Copy(data)
+    assert len(copy) == len(data) and list(copy.items()) == list(data.items())
+    assert b"".join(snapshot.render(copy)) == b"".join(snapshot.render(data))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.text(), json_values, max_size=30))
+def test_the_open_reads_what_json_reads(data: dict[str, Any]) -> None:
+    """Keys with quotes, backslashes, control characters and any Unicode; values of every kind:
+    the block parser (not the slow fallback) reads our own file as JSON does."""
+    raw = b"".join(snapshot.render({key: codec.encode(value) for key, value in data.items()}))
+    parsed = snapshot.parse(raw, Path("c.json"))
+    assert {key: json.loads(value) for key, value in parsed.items()} == json.loads(raw)
+    assert list(parsed) == list(data)
+    if data:
+        assert snapshot._parse_lines(raw) == parsed
+
+
+@pytest.mark.usefixtures("every_unit_yields")
+async def test_a_scan_in_a_collection_with_indexes_goes_in_steps_too(filled: Collection) -> None:
+    """An index on another field gives no plan: the scan needs no index, nor its lock."""
+    await filled.create_index("n")
+    answer, turns = await _turns_during(filled.find(where={"even": True}))
+    assert answer == EVEN and turns >= RECORDS // steps.UNIT
+    indexed, _ = await _turns_during(filled.find(where={"n": {"$lt": 3}}))
+    assert indexed == list(EXPECTED.values())[:3]
+
+
+def test_a_drained_copy_is_freed_a_chunk_at_a_time() -> None:
+    chunks = [[1, 2], [3], [4, 5]]
+    taken = []
+    for chunk in steps.drained(chunks):
+        taken.append(chunk)
+        assert len(chunks) == 3 - len(taken)  # the list no longer holds what was taken
+    assert taken == [[1, 2], [3], [4, 5]]
+
+
+def test_taken_runs_empty_the_list_in_order() -> None:
+    items = list(range(3 * steps.UNIT + 1))
+    runs = []
+    for run in steps.taken(items):
+        runs.append(run)
+        assert len(items) == 3 * steps.UNIT + 1 - sum(map(len, runs))
+    assert [item for run in runs for item in run] == list(range(3 * steps.UNIT + 1))
