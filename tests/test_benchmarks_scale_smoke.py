@@ -96,4 +96,5 @@ async def test_the_ticker_sees_a_call_that_blocks_the_loop() -> None:
         _, quiet = await ticker.lateness(functools.partial(asyncio.sleep, 0.02))
         seconds, blocked = await ticker.lateness(blocking)
 
-    assert quiet and max(blocked) >= 0.05 and seconds >= 0.05
+    # the first wake due inside the call is due at most one tick after it starts
+    assert quiet and max(blocked) >= 0.05 - stalls.TICK and seconds >= 0.05
