@@ -20,7 +20,7 @@ from asyncjsondb.backends.files import batches, journal
 from asyncjsondb.backends.files.journal import BatchRecord, DeleteRecord, Record, SetRecord
 
 KEYS = [f"k{i}" for i in range(20_000)]
-ROUNDS = 8  # a half-applied batch shows within a round or two; a whole one never does
+ROUNDS = 4  # a half-applied batch shows within a round or two; a whole one never does
 
 
 async def _mixed_reads(

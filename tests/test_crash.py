@@ -24,11 +24,12 @@ from typing import Any
 import pytest
 
 from asyncjsondb import AsyncJSONDB, CorruptFileError
+from tests.attack_scenarios import environment_long
 from tests.proc_writer import value_for
 
 ROOT = Path(__file__).resolve().parent.parent
 WRITER = [sys.executable, "-m", "tests.proc_writer"]  # from ROOT: the package pytest imports
-ROUNDS = 12
+ROUNDS = 48 if environment_long() else 8  # kills per test
 # A large snapshot makes each compaction slow, so many kills land in the middle of one.
 BALLAST = {"journal": 0, "compact": 20_000}
 LOCK_FILES = {".c.lock", ".c.changes", ".asyncjsondb.lock"}  # not data
