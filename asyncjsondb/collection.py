@@ -294,7 +294,7 @@ def _check_limit(limit: object) -> None:
 
 def _page(found: list[tuple[str, Any]], query: Query) -> list[tuple[str, Any]]:
     end = None if query.limit is None else query.skip + query.limit
-    page = found[query.skip : end]
+    page = found if query.skip == 0 and end is None else found[query.skip : end]  # no copy
     if query.fields:
         return [(key, project(key, value, query.fields)) for key, value in page]
     return page

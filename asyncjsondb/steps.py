@@ -23,21 +23,31 @@ BUDGET = 0.002  # seconds of work between two chances for other tasks to run
 UNIT = 128  # records between looks at the clock
 
 
+_resumed = 0.0  # when work in steps last got the loop back, in this process
+
+
 class Steps:
-    """The clock of one piece of work on the loop."""
+    """The clock of one piece of work on the loop.
+
+    Its budget counts from when work in steps last got the loop back, not from its own start:
+    a call that runs several pieces one after the other (a scan, then taking its answer apart)
+    would otherwise hold the loop for one budget per piece. When other tasks ran in between,
+    that moment is old, and the new piece only yields one turn early."""
 
     __slots__ = ("_due", "yields")
 
     def __init__(self) -> None:
-        self._due = time.perf_counter() + BUDGET
+        self._due = min(time.perf_counter(), _resumed) + BUDGET
         self.yields = 0  # how many times it let other tasks run (for tests)
 
     async def let_go(self) -> None:
         """Let other tasks run if this work has held the loop for ``BUDGET``."""
+        global _resumed
         if time.perf_counter() >= self._due:
             await asyncio.sleep(0)
             self.yields += 1
-            self._due = time.perf_counter() + BUDGET
+            _resumed = time.perf_counter()
+            self._due = _resumed + BUDGET
 
 
 def drained(chunks: list[list[T]]) -> Iterator[list[T]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import types
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -207,3 +208,25 @@ def test_taken_runs_empty_the_list_in_order() -> None:
         runs.append(run)
         assert len(items) == 3 * steps.UNIT + 1 - sum(map(len, runs))
     assert [item for run in runs for item in run] == list(range(3 * steps.UNIT + 1))
+
+
+async def test_a_piece_of_work_counts_its_budget_from_when_the_loop_came_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A call that runs pieces one after the other (a scan, then taking its answer apart) holds
+    the loop for one budget in all, not one per piece."""
+    clock = [1000.0]
+    monkeypatch.setattr(steps, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    scan = steps.Steps()
+    clock[0] += steps.BUDGET
+    await scan.let_go()
+    assert scan.yields == 1  # the loop came back at clock[0]
+    clock[0] += steps.BUDGET * 0.75  # the scan's last unit, in the same turn
+    taking_apart = steps.Steps()
+    clock[0] += steps.BUDGET * 0.5
+    await taking_apart.let_go()
+    assert taking_apart.yields == 1  # 1.25 budgets since the loop came back
+    clock[0] += 10  # other tasks' turns meanwhile: that moment is old, a new piece yields at once
+    late = steps.Steps()
+    await late.let_go()
+    assert late.yields == 1

@@ -75,7 +75,7 @@ class FileCollection:
         await self._fresh()
         keys: list[str] = []
         with bulk_decoding():  # its thousands of slices would set off collector passes
-            await each(keys.extend, await copy_in_slices(self._store, dict.keys))
+            await each(keys.extend, drained(await copy_in_slices(self._store, dict.keys)))
         return keys
 
     async def count(self) -> int:

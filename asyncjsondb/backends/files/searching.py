@@ -52,7 +52,9 @@ async def run(store: CollectionStore, query: Query) -> list[tuple[str, Any]]:
             else:
                 found = await gather(_scanner(chunks, query.where), drained(chunks), steps)
             if not rest.sort and not rest.fields:
-                return found if paged else found[query.skip : end]
+                if paged or (query.skip == 0 and end is None):
+                    return found
+                return found[query.skip : end]
             if len(found) > SLICE:
                 return await run_blocking(rest.run, found)  # a sort cannot yield
             return rest.run(found)
