@@ -189,8 +189,8 @@ def _read_journal(path: Path, found: _Inspection, repair: bool) -> bool:
             found.problems.append(Problem(path, exc.position, exc.problem, repairable=False))
             return True
         journal.apply(found.data, records)
-        if size > valid_end:
-            torn = size - valid_end
+        if journal_file.written_end > valid_end:
+            torn = journal_file.written_end - valid_end
             found.problems.append(
                 Problem(
                     path,
@@ -202,7 +202,7 @@ def _read_journal(path: Path, found: _Inspection, repair: bool) -> bool:
             )
             if repair:
                 journal_file.truncate_torn_tail(valid_end)
-                found.size -= torn
+                found.size -= size - valid_end
                 found.repaired.append(
                     f"cut the torn tail of {path} at byte {valid_end} ({torn} bytes)"
                 )

@@ -14,6 +14,7 @@ import pytest
 
 from asyncjsondb import AsyncJSONDB, CorruptFileError, DatabaseError
 from asyncjsondb.check import check_database
+from tests.journal_tail import records_of, tear
 
 
 async def _journal_of_three(path: Path) -> bytes:
@@ -23,7 +24,7 @@ async def _journal_of_three(path: Path) -> bytes:
         await db.compact()
         for key in ("x", "y", "z"):
             await c.set(key, 1)
-        return (path / "c.journal").read_bytes()
+        return records_of(path / "c.journal")
 
 
 async def test_a_damaged_newline_mid_journal_is_reported(tmp_path: Path) -> None:
@@ -60,8 +61,7 @@ def _line(body: bytes) -> bytes:
 
 async def test_a_checksummed_line_that_is_not_json_is_refused(tmp_path: Path) -> None:
     await _journal_of_three(tmp_path)
-    with open(tmp_path / "c.journal", "ab") as journal:
-        journal.write(_line(b's3:"b"{not json'))
+    tear(tmp_path / "c.journal", _line(b's3:"b"{not json'))
     db = AsyncJSONDB(tmp_path)
     try:
         with pytest.raises(CorruptFileError):

@@ -16,6 +16,7 @@ from asyncjsondb.backends.files.layout import CollectionFiles
 from asyncjsondb.backends.files.locks import ProcessLock
 from asyncjsondb.codec import encode_key
 from tests.faults import ReadOnlyMedia
+from tests.journal_tail import tear
 
 
 async def _folded_and_journaled(path: Path) -> None:
@@ -89,8 +90,7 @@ async def test_a_missing_collection_reads_empty_and_no_file_is_made(tmp_path: Pa
 
 async def test_a_torn_journal_tail_is_skipped_not_cut(tmp_path: Path) -> None:
     await _folded_and_journaled(tmp_path)
-    with (tmp_path / "c.journal").open("ab") as journal:
-        journal.write(b"0000torn")
+    tear(tmp_path / "c.journal", b"0000torn")
     before = _listing(tmp_path)
     with ReadOnlyMedia():
         async with AsyncJSONDB(tmp_path, read_only=True) as db:

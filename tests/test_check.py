@@ -17,6 +17,7 @@ from asyncjsondb.check import (
     check_database,
     collection_stats,
 )
+from tests.journal_tail import tear
 
 TEMP_NAME = ".users.json.tmp-0123456789ab"
 
@@ -62,9 +63,7 @@ async def test_a_sound_database_is_ok_while_it_is_open(tmp_path: Path) -> None:
 async def test_a_torn_journal_tail_is_cut_and_nothing_acknowledged_is_lost(tmp_path: Path) -> None:
     await make_journal(tmp_path)
     journal = tmp_path / "users.journal"
-    valid = journal.stat().st_size
-    with journal.open("ab") as stream:
-        stream.write(b'0badc0des5:"dan"{"age"')  # an append cut short by a crash
+    valid = tear(journal, b'0badc0des5:"dan"{"age"')  # an append cut short by a crash
 
     problem = only(check_database(tmp_path))
     assert (problem.path, problem.position, problem.repairable) == (journal, valid, True)

@@ -13,6 +13,7 @@ import pytest
 
 from asyncjsondb import create_database
 from tests.cli_support import ENV, Result, Writer, cli, on_terminal
+from tests.journal_tail import tear
 
 # A process that writes and dies without closing: its writes stay in users.journal.
 CRASH_AFTER_WRITES = """
@@ -297,9 +298,7 @@ def test_check_finds_a_corrupt_file(tmp_path: Path) -> None:
 def test_check_repair_cuts_a_torn_journal_tail(tmp_path: Path) -> None:
     db = tmp_path / "db"
     journal = crashed_writer(db)
-    valid = journal.stat().st_size
-    with journal.open("ab") as stream:
-        stream.write(b'0badc0des6:"next"{')  # the crash interrupted an append
+    valid = tear(journal, b'0badc0des6:"next"{')  # the crash interrupted an append
 
     found = cli("check", db)
     assert found.code == 1

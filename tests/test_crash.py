@@ -25,6 +25,7 @@ import pytest
 
 from asyncjsondb import AsyncJSONDB, CorruptFileError
 from tests.attack_scenarios import environment_long
+from tests.journal_tail import records_of, tear
 from tests.proc_writer import value_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,7 +193,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def _journal_lines(image: Path) -> list[bytes]:
-    return (image / "c.journal").read_bytes().splitlines(keepends=True)
+    return records_of(image / "c.journal").splitlines(keepends=True)
 
 
 TAILS: dict[str, Callable[[list[bytes]], bytes]] = {
@@ -210,14 +211,13 @@ async def test_a_torn_journal_tail_is_cut_and_every_complete_record_kept(
     image = tmp_path / "image"
     expected = await _crash_image(db_path, image, durability)
     journal = image / "c.journal"
-    complete = journal.read_bytes()
+    complete = records_of(journal)
     assert len(_journal_lines(image)) >= 5
-    with open(journal, "ab") as stream:
-        stream.write(TAILS[tail](_journal_lines(image)))
+    tear(journal, TAILS[tail](_journal_lines(image)))
     async with AsyncJSONDB(image, durability=durability) as db:
         c = await db.get_collection("c")
         assert dict(await c.items()) == expected
-        assert journal.read_bytes() == complete  # the torn tail is cut, nothing else
+        assert records_of(journal) == complete  # the torn tail is cut, nothing else
         await c.set("after", 1)  # appends go after the last complete record
     assert _strict_json((image / "c.json").read_bytes()) == {**expected, "after": 1}
     assert not journal.exists()

@@ -18,6 +18,7 @@ from asyncjsondb.backup import read_backup
 from asyncjsondb.codec import decode
 from asyncjsondb_django import close_databases
 from tests.django_helpers import Folders, command, contents, fill
+from tests.journal_tail import tear
 
 pytest_plugins = ["tests.django_support"]
 
@@ -112,9 +113,7 @@ def test_check_passes_a_sound_database(database: Folders) -> None:
 
 def test_check_fails_on_a_torn_journal_and_repair_cuts_it(database: Folders) -> None:
     journal = database.path / "users.journal"
-    sound_size = journal.stat().st_size
-    with journal.open("ab") as stream:
-        stream.write(b'\x00\x00\x00\x40{"half a record')
+    sound_size = tear(journal, b'\x00\x00\x00\x40{"half a record')
     out = io.StringIO()
     with pytest.raises(CommandError, match=r"^1 problem\(s\) found in "):
         call_command("jsondb_check", stdout=out)

@@ -12,6 +12,7 @@ from asyncjsondb import AsyncJSONDB, CorruptFileError, create_database
 from asyncjsondb.backends.files import journal, snapshot
 from asyncjsondb.backends.files.journal import BatchRecord, ClearRecord, DeleteRecord, SetRecord
 from asyncjsondb.codec import encode
+from tests.journal_tail import records_end, records_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -119,7 +120,7 @@ async def test_open_replays_the_journal_and_truncates_a_torn_tail(db_path: Path)
     await c.delete("a")
     await c.increment("n")
     journal_path = db_path / "c.journal"
-    complete = journal_path.read_bytes()
+    complete = records_of(journal_path)
     # Simulate a crash: nothing is folded (the file is copied before close), a half line appended.
     crashed = db_path.parent / "crashed"
     crashed.mkdir()
@@ -166,3 +167,25 @@ def test_the_documented_journal_example_is_what_a_write_appends() -> None:
     documented = (ROOT / "docs" / "file-format.md").read_text(encoding="utf-8")
     written = journal.frame(_set("a", {"n": 1})) + journal.frame(DeleteRecord("a", encode("a")))
     assert f"```\n{written.decode()}```" in documented
+
+
+async def test_small_appends_overwrite_the_zeros_written_ahead(db_path: Path) -> None:
+    """An fdatasync that need not commit a new file size is the cheaper one (journal.py)."""
+    async with AsyncJSONDB(db_path, durability="fsync", auto_compact=False) as db:
+        c = await db.get_collection("c")
+        await c.set("first", 1)
+        journal_path = db_path / "c.journal"
+        size = journal_path.stat().st_size
+        assert size % 4096 == 0 and size > records_end(journal_path)
+        for n in range(20):
+            await c.set(f"k{n}", n)
+            assert journal_path.stat().st_size == size  # no append grew the file
+        assert await c.count() == 21
+        await c.set("big", "x" * size)  # one that reaches past the zeros writes new ones
+        assert journal_path.stat().st_size > records_end(journal_path) > size
+        recorded = records_of(journal_path)
+    crashed = db_path.parent / "copy"
+    crashed.mkdir()
+    (crashed / "c.journal").write_bytes(recorded + bytes(4096))
+    async with AsyncJSONDB(crashed) as again:  # a journal without its .json: zeros are no records
+        assert await (await again.get_collection("c")).count() == 22

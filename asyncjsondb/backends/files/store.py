@@ -333,7 +333,7 @@ class CollectionStore:
         trusted: the collection refuses use until it is opened again, and an uncut append is
         overwritten with zeros, which every reader takes for a torn tail and cuts."""
         try:
-            os.ftruncate(journal_file.fd, start)
+            journal_file.cut_back(start)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.pwrite(journal_file.fd, bytes(length), start)
@@ -344,7 +344,6 @@ class CollectionStore:
         except OSError as exc:
             self._refuse_use(cause, exc)
             return
-        journal_file.offset = journal_file.synced = start
 
     def _refuse_use(self, cause: BaseException, exc: OSError) -> None:
         self._unusable = StorageError(
