@@ -64,7 +64,39 @@ class NoCounter:
         pass
 
 
-Counter = ChangeCounter | NoCounter
+class AwaitedCounter:
+    """A reader's counter whose file no writer has made yet (the collection is new, or was made
+    by an older version): each read looks for the file (one failed ``open``) and returns a value
+    never returned before, so that memory is never trusted until the file exists; from then on
+    it reads the mapped counter. Without it, such a reader would trust memory for ``cache_ttl``
+    after a writer created the collection and wrote."""
+
+    __slots__ = ("_path", "_mapped", "_misses")
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._mapped: ChangeCounter | None = None
+        self._misses = -1  # counts down: a counter's own values are never negative
+
+    def read(self) -> int:
+        if self._mapped is None:
+            found = _read_only(self._path, awaiting=False)
+            if not isinstance(found, ChangeCounter):
+                self._misses -= 1
+                return self._misses
+            self._mapped = found
+        return self._mapped.read()
+
+    def bump(self) -> int:  # pragma: no cover - readers never write
+        return self.read()
+
+    def close(self) -> None:
+        if self._mapped is not None:
+            self._mapped.close()
+            self._mapped = None
+
+
+Counter = ChangeCounter | NoCounter | AwaitedCounter
 NO_COUNTER = NoCounter()  # this file system maps no shared memory
 UNOPENED = NoCounter()  # not mapped yet (or closed)
 
@@ -95,15 +127,18 @@ def open_counter(path: Path, *, read_only: bool = False) -> Counter:
     return ChangeCounter(mapping)
 
 
-def _read_only(path: Path) -> Counter:
-    """A process that may not write the folder still sees the writers' counter, if there is one."""
+def _read_only(path: Path, *, awaiting: bool = True) -> Counter:
+    """A process that may not write the folder still sees the writers' counter, if there is one;
+    until a writer makes it (``awaiting``), it keeps looking (``AwaitedCounter``)."""
     try:
         fd = os.open(path, os.O_RDONLY)
-    except OSError:
+    except FileNotFoundError:
+        return AwaitedCounter(path) if awaiting else NO_COUNTER
+    except OSError:  # unreadable: ``cache_ttl`` alone, as where nothing can be mapped
         return NO_COUNTER
     try:
-        if os.fstat(fd).st_size < _SIZE:
-            return NO_COUNTER
+        if os.fstat(fd).st_size < _SIZE:  # a writer is making it, under the lock
+            return AwaitedCounter(path) if awaiting else NO_COUNTER
         return ChangeCounter(mmap.mmap(fd, _SIZE, access=mmap.ACCESS_READ))
     except OSError:
         return NO_COUNTER
