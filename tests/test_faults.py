@@ -19,7 +19,9 @@ from asyncjsondb import AsyncJSONDB, StorageError
 
 def _snapshot_of(folder: Path) -> dict[str, bytes]:
     return {
-        p.name: p.read_bytes() for p in sorted(folder.iterdir()) if not p.name.endswith(".lock")
+        p.name: p.read_bytes()
+        for p in sorted(folder.iterdir())
+        if not p.name.endswith((".lock", ".changes"))
     }
 
 

@@ -163,6 +163,7 @@ def _unstage_locked(store: CollectionStore, fd: int | None) -> None:
 
 def _install_staged_locked(store: CollectionStore, fd: int, data: dict[str, bytes] | None) -> None:
     """Put the staged file in place, or (``data`` None) remove the collection and it."""
+    store.will_change()
     if data is None:
         os.close(fd)
         store.remove_files_locked()

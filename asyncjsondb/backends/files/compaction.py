@@ -163,6 +163,7 @@ def fold_journal_locked(store: CollectionStore, rendered: Rendered | None = None
     """
     paths = store.paths
     carried = b""
+    store.will_change()
     if rendered is None:
         fd = atomic.write_atomically(paths.compacting, snapshot.render(store.data))
     else:

@@ -315,6 +315,7 @@ class CollectionStore:
             self._journal = journal_file
         start = journal_file.offset
         payload = b"".join(journal.frame(record) for record in records)
+        self.will_change()
         try:
             end = journal_file.append(payload)
             if durable:
@@ -324,6 +325,12 @@ class CollectionStore:
             raise
         self._apply(records)
         self.seen = self.changes.bump()
+
+    def will_change(self) -> None:
+        """Bump the counter before changing the files (call with the locks held), as well as
+        after: a process that dies midway leaves it moved, so that no other process trusts its
+        memory and writes inline past changes it has not read."""
+        self.changes.bump()
 
     def _undo_append(
         self, journal_file: JournalFile, start: int, length: int, cause: BaseException
@@ -392,6 +399,7 @@ class CollectionStore:
         """
         self.refresh_or_forget_locked()
         existed = self.paths.snapshot.exists() or self.paths.journal.exists()
+        self.will_change()
         self._forget_files()
         self.loaded = False
         layout.remove_collection(self.paths)
