@@ -60,6 +60,14 @@ class Changes:
 def apply_committed(data: dict[str, bytes], records: list[Record]) -> dict[str, bytes]:
     """Apply ``records`` so that readers of ``data`` see all or none of them; return the dict
     readers should use from now on (a new one after a ``clear``)."""
+    if len(records) == 1:  # the common case: one key, set or deleted in one step
+        match records[0]:
+            case SetRecord(key, _, value_json):
+                data[key] = value_json
+                return data
+            case DeleteRecord(key):
+                data.pop(key, None)
+                return data
     clears = [i for i, record in enumerate(records) if isinstance(record, ClearRecord)]
     if clears:
         fresh: dict[str, bytes] = {}

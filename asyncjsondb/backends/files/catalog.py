@@ -56,13 +56,17 @@ class Catalog:
 
     def prepare(self, data: Mapping[str, bytes]) -> None:
         """Before a commit: build the indexes if a unique one must check the writes."""
-        if any(definition["unique"] for definition in self.definitions):
+        if self.definitions and any(definition["unique"] for definition in self.definitions):
             self.current(data)
 
     @property
     def prepared(self) -> bool:
         """Whether ``prepare`` has nothing to build: a commit then costs O(its records)."""
-        return self._built is not None or not any(d["unique"] for d in self.definitions)
+        return (
+            not self.definitions
+            or self._built is not None
+            or not any(d["unique"] for d in self.definitions)
+        )
 
     def current(self, data: Mapping[str, bytes]) -> IndexSet:
         """The indexes, built over ``data`` (the collection in memory) if they are not yet."""
