@@ -15,6 +15,7 @@ file a write lands in, not about how it is synced.
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,8 @@ async def main():
             await db.compact()
         elif action == "drop":
             await db.drop_collection("c")
+        elif action == "restore":
+            await db.restore(path + ".backup")
         elif action == "gathered":
             await asyncio.gather(c.set("f1", "x" * 20), c.set("f2", "y" * 20))
     raise SystemExit("the fault never fired")
@@ -72,6 +75,30 @@ def killed_child(path: Path, call: str, suffix: str, action: str) -> None:
         timeout=30,
     )
     assert done.returncode == -9, done.stderr
+
+
+READER = r"""
+import asyncio, json, sys
+from asyncjsondb import AsyncJSONDB
+
+async def main():
+    async with AsyncJSONDB(sys.argv[1]) as db:
+        print(json.dumps(dict(await (await db.get_collection("c")).items())))
+
+asyncio.run(main())
+"""
+
+
+def read_in_another_process(path: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", READER, str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return dict(json.loads(done.stdout))
 
 
 async def close_and_reopen(db: AsyncJSONDB, path: Path) -> dict[str, Any]:
@@ -144,3 +171,26 @@ async def test_a_write_after_a_writer_died_before_its_bump_leaves_a_readable_jou
     after = await close_and_reopen(db, path)
     assert after == mine and after["a"] == 1 and after["g"] == "z"
     assert set(after) <= {"a", "g", "f1", "f2"}
+
+
+async def test_a_restore_another_process_finished_is_read_by_a_process_that_loaded_before(
+    tmp_path: Path,
+) -> None:
+    """A restore killed after it decided (its intent written), then finished by the next process
+    to load: a process that had the collection loaded before reads the restored data too."""
+    path = tmp_path / "db"
+    async with AsyncJSONDB(path) as db:
+        await (await db.get_collection("c")).set("restored", 1)
+        await db.backup(tmp_path / "db.backup")
+    db = AsyncJSONDB(path, cache_ttl=3600)
+    c = await db.get_collection("c")
+    await c.set_many({"old": 2})
+    await db.compact()
+    assert dict(await c.items()) == {"restored": 1, "old": 2}
+    killed_child(path, "os.replace", ".c.json.restoring", "restore")
+    assert dict(await c.items()) == {"restored": 1, "old": 2}  # read before anyone settles
+    assert read_in_another_process(path) == {"restored": 1}  # its load finished the restore
+    try:
+        assert dict(await c.items()) == {"restored": 1}
+    finally:
+        await db.close()

@@ -175,7 +175,7 @@ class CollectionStore:
         started = time.monotonic()
         if self.changes is UNOPENED:
             self.changes = open_counter(self.paths.changes, read_only=self.read_only)
-        seen = self.changes.read()  # nobody bumps it while we hold the locks
+        seen = self.changes.read()  # read first: a change made meanwhile is read again later
         snapshot_stat = atomic.stat_or_none(self.paths.snapshot)
         if not self.loaded or not self._same_snapshot(snapshot_stat):
             self._load_locked()
@@ -230,7 +230,8 @@ class CollectionStore:
         if self.read_only:
             _refuse_unfinished_compaction(self.paths)
         else:
-            layout.settle_leftovers(self.paths)
+            if layout.settle_leftovers(self.paths):  # a swap another process began: others
+                self.changes.bump()  # that loaded before it read the collection again
         loaded = atomic.read_file(self.paths.snapshot)
         identity: FileIdentity | None = None
         data: dict[str, bytes] = {}
