@@ -12,6 +12,7 @@ ASYNCJSONDB_TEST_CLI_SPAWN=1.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import selectors
@@ -150,27 +151,29 @@ class _ForkServer:
                 request = json.dumps({"cwd": cwd, "args": args}).encode()
                 fds = [theirs.fileno(), in_read, out_write, err_write]
                 socket.send_fds(self.control, [request], fds)
+                reply.settimeout(timeout)
+                pid = int(reply.recv(32))
+            except BaseException as exc:
+                for fd in (in_write, out_read, err_read):
+                    os.close(fd)
+                if isinstance(exc, TimeoutError):
+                    raise subprocess.TimeoutExpired(["asyncjsondb", *args], timeout) from None
+                raise
             finally:
                 theirs.close()
                 for fd in (in_read, out_write, err_write):
                     os.close(fd)
             deadline = time.monotonic() + timeout
-            reply.settimeout(timeout)
-            pid = None
             try:
-                try:
-                    pid = int(reply.recv(32))
-                except BaseException:
-                    for fd in (in_write, out_read, err_read):
-                        os.close(fd)
-                    raise
                 out, err = _communicate(in_write, stdin, out_read, err_read, deadline)
                 reply.settimeout(max(deadline - time.monotonic(), 0.001))
                 code = int(reply.recv(32))
-            except (TimeoutError, subprocess.TimeoutExpired):
-                if pid is not None:
+            except BaseException as exc:  # as subprocess.run: the command does not outlive it
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                raise subprocess.TimeoutExpired(["asyncjsondb", *args], timeout) from None
+                if isinstance(exc, (TimeoutError, subprocess.TimeoutExpired)):
+                    raise subprocess.TimeoutExpired(["asyncjsondb", *args], timeout) from None
+                raise
         return Result(code, out.decode(), err.decode())
 
 
