@@ -19,7 +19,7 @@ from .names import validate_key
 from .ordering import project
 from .paths import Path, parse_path
 from .query import MATCH_ALL, Query, parse_where
-from .steps import UNIT, Steps, each, gather, taken, units
+from .steps import UNIT, Steps, fill, gather, taken, units
 
 Number = int | float
 
@@ -78,7 +78,7 @@ class Collection:
         found = await self._open().get_many(wanted)
         decoded: dict[str, Any] = {}
         with bulk_decoding():
-            await each(lambda unit: decoded.update(_decoded_items(unit)), [found.items()])
+            await fill(decoded, _decoded_items, [found.items()])
         return decoded
 
     async def exists(self, key: str) -> bool:

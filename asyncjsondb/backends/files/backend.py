@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from ...codec import bulk_decoding
 from ...errors import DatabaseClosedError, DatabaseError, StorageError
 from ...options import Options
 from ...query import Node, Query
-from ...steps import drained, each
+from ...steps import drained, each, fill
 from ..base import STALE, Mutation, Stale
 from . import backup, compaction, layout, registry, searching
 from .commits import CommitQueue
@@ -60,12 +60,7 @@ class FileCollection:
         else:
             found = await looked_up(self._store, keys)
         kept: dict[str, bytes] = {}
-
-        def keep(span: Sequence[int]) -> None:
-            start, end = span[0], span[-1] + 1
-            kept.update(_existing(zip(keys[start:end], found[start:end], strict=True)))
-
-        await each(keep, [range(len(keys))])  # pairs made a unit at a time, freed at once
+        await fill(kept, _existing, [zip(keys, found, strict=True)])
         return kept
 
     async def contains(self, key: str) -> bool:

@@ -17,6 +17,7 @@ from itertools import chain, islice
 from typing import TypeVar
 
 from ...bridge import run_blocking
+from ...codec import bulk_decoding
 from ...steps import Steps
 from .store import CollectionStore
 
@@ -30,13 +31,17 @@ View = Callable[[dict[str, bytes]], Iterable[T]]  # dict.keys, dict.values or di
 async def copy_in_slices(
     store: CollectionStore, view: View[T], steps: Steps | None = None
 ) -> list[list[T]]:
-    """``view(store.data)`` as one moment, in slices of ``SLICE``."""
+    """``view(store.data)`` as one moment, in slices of ``SLICE``.
+
+    The collector is paused meanwhile: a copy of items is a million new tuples, which would set
+    off its passes, full ones among them (tens of milliseconds each at a million records)."""
     steps = steps or Steps()
-    for _ in range(_TRIES):
-        copied = await _try_copy(store, view, steps)
-        if copied is not None:
-            return copied
-    return await run_blocking(_copy_under_mutex, store, view)
+    with bulk_decoding():
+        for _ in range(_TRIES):
+            copied = await _try_copy(store, view, steps)
+            if copied is not None:
+                return copied
+        return await run_blocking(_copy_under_mutex, store, view)
 
 
 async def looked_up(store: CollectionStore, keys: list[str]) -> list[bytes | None]:
