@@ -19,7 +19,7 @@ from .names import validate_key
 from .ordering import project
 from .paths import Path, parse_path
 from .query import MATCH_ALL, Query, parse_where
-from .steps import UNIT, Steps, fill, gather, taken, units
+from .steps import UNIT, Steps, discard, fill, gather, taken, units
 
 Number = int | float
 
@@ -74,11 +74,14 @@ class Collection:
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The stored values of those ``keys`` that exist, in the order asked."""
-        wanted = await gather(_valid_keys, [_not_a_str(keys, "keys")])
+        steps = Steps()
+        wanted = await gather(_valid_keys, [_not_a_str(keys, "keys")], steps)
         found = await self._open().get_many(wanted)
         decoded: dict[str, Any] = {}
         with bulk_decoding():
-            await fill(decoded, _decoded_items, [found.items()])
+            await fill(decoded, _decoded_items, [found.items()], steps)
+        await discard(found, steps)  # not all at once on return: a cache miss per entry
+        await discard(wanted, steps)
         return decoded
 
     async def exists(self, key: str) -> bool:

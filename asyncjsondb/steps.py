@@ -15,7 +15,7 @@ import time
 from bisect import bisect_left
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from itertools import islice
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -124,6 +124,23 @@ async def fill(
             await steps.let_go(now=True)
         target.update(work(unit))
         await steps.let_go()
+
+
+async def discard(items: list[Any] | dict[Any, Any], steps: Steps | None = None) -> None:
+    """Empty ``items`` a unit at a time. Freeing a container of a few hundred thousand values
+    spread over memory at once is one C call of several milliseconds: a cache miss for every
+    value whose count of references it lowers."""
+    steps = steps or Steps()
+    if isinstance(items, dict):
+        pop = items.popitem
+        while items:
+            for _ in range(min(UNIT, len(items))):
+                pop()
+            await steps.let_go()
+    else:
+        while items:
+            del items[-UNIT:]
+            await steps.let_go()
 
 
 # The sizes past which a dict that only ever had keys added moves to a larger table: two

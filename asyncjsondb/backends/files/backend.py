@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import Future
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +57,12 @@ class FileCollection:
     async def get_many(self, keys: list[str]) -> dict[str, bytes]:
         data = await self._fresh()
         if len(keys) <= SLICE:  # C only, so no batch lands half-way through (see ``batches``)
-            found = list(map(data.get, keys))
+            found = [list(map(data.get, keys))]
         else:
             found = await looked_up(self._store, keys)
         kept: dict[str, bytes] = {}
-        await fill(kept, _existing, [zip(keys, found, strict=True)])
+        pairs = zip(keys, chain.from_iterable(drained(found)), strict=True)  # freed as taken
+        await fill(kept, _existing, [pairs])
         return kept
 
     async def contains(self, key: str) -> bool:

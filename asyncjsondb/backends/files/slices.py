@@ -44,13 +44,14 @@ async def copy_in_slices(
         return await run_blocking(_copy_under_mutex, store, view)
 
 
-async def looked_up(store: CollectionStore, keys: list[str]) -> list[bytes | None]:
-    """``store.data.get(key)`` for every key, as one moment, in slices."""
+async def looked_up(store: CollectionStore, keys: list[str]) -> list[list[bytes | None]]:
+    """``store.data.get(key)`` for every key, as one moment, in slices (not joined into one
+    list: that is a C call over every value, ~25 ms for 333k values spread over memory)."""
 
     def view(data: dict[str, bytes]) -> Iterable[bytes | None]:
         return map(data.get, keys)
 
-    return list(chain.from_iterable(await copy_in_slices(store, view)))
+    return await copy_in_slices(store, view)
 
 
 async def _try_copy(store: CollectionStore, view: View[T], steps: Steps) -> list[list[T]] | None:
