@@ -174,6 +174,7 @@ _pause_lock = threading.Lock()
 _PROMOTE_ABOVE = 50_000  # new objects: a pass over fewer takes a few milliseconds
 _pause_depth = 0
 _was_enabled = False
+_held = 0  # references put in new containers during the pause (``holding``)
 
 
 @contextlib.contextmanager
@@ -185,14 +186,16 @@ def bulk_decoding() -> Iterator[None]:
     cycles, so reference counting frees it all the same. Nested and threaded uses are counted:
     the collector runs again when the last one ends, if it was running before the first.
 
-    When that many new objects are still alive then, the collector's next young pass would scan
-    them all at once and stall every thread (~100 ms per 100k records): they are promoted to its
+    When that many new objects are still alive then, or new containers hold that many
+    references (``holding``), the collector's next young pass would scan them all at once and
+    stall every thread (~100 ms per 100k records; ~10 ms per million references, a cache miss
+    each, up to ten times that when they point all over memory): they are promoted to its
     oldest generation first, without a scan (``gc.freeze`` then ``gc.unfreeze``), where only a
     full collection looks at them, as at any long-lived data. Nothing stays frozen, unless the
     application had frozen objects itself (``freezes``): then the new objects join them, since
     unfreezing would thaw the application's too.
     """
-    global _pause_depth, _was_enabled
+    global _pause_depth, _was_enabled, _held
     if _pause_depth == 0 and gc.isenabled():
         freezes.look()  # before the pause: its look is a young pass
     with _pause_lock:
@@ -206,9 +209,18 @@ def bulk_decoding() -> Iterator[None]:
         with _pause_lock:
             _pause_depth -= 1
             if _pause_depth == 0 and _was_enabled:
-                if gc.get_count()[0] > _PROMOTE_ABOVE:
+                if gc.get_count()[0] > _PROMOTE_ABOVE or _held > _PROMOTE_ABOVE:
                     _promote()
                 gc.enable()
+            if _pause_depth == 0:
+                _held = 0
+
+
+def holding(references: int) -> None:
+    """Tell ``bulk_decoding`` that new containers (a list of a million keys, the slices of a
+    copy) hold ``references``: few objects, but a young pass visits every reference in them."""
+    global _held
+    _held += references
 
 
 def _promote() -> None:
@@ -268,10 +280,10 @@ freezes = FreezeWatch()
 
 
 def _after_fork_in_child() -> None:
-    global _pause_lock, _pause_depth
+    global _pause_lock, _pause_depth, _held
     if _pause_depth and _was_enabled:  # forked in the middle of another thread's find
         gc.enable()
-    _pause_lock, _pause_depth = threading.Lock(), 0
+    _pause_lock, _pause_depth, _held = threading.Lock(), 0, 0
 
 
 if hasattr(os, "register_at_fork"):

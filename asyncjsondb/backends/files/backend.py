@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ...bridge import executor, reset_after_fork, run_blocking
-from ...codec import bulk_decoding
+from ...codec import bulk_decoding, holding
 from ...errors import DatabaseClosedError, DatabaseError, StorageError
 from ...options import Options
 from ...query import Node, Query
@@ -73,6 +73,7 @@ class FileCollection:
         keys: list[str] = []
         with bulk_decoding():  # its thousands of slices would set off collector passes
             await each(keys.extend, drained(await copy_in_slices(self._store, dict.keys)))
+            holding(len(keys))
         return keys
 
     async def count(self) -> int:

@@ -17,7 +17,7 @@ from itertools import chain, islice
 from typing import TypeVar
 
 from ...bridge import run_blocking
-from ...codec import bulk_decoding
+from ...codec import bulk_decoding, holding
 from ...steps import Steps
 from .store import CollectionStore
 
@@ -37,11 +37,17 @@ async def copy_in_slices(
     off its passes, full ones among them (tens of milliseconds each at a million records)."""
     steps = steps or Steps()
     with bulk_decoding():
-        for _ in range(_TRIES):
-            copied = await _try_copy(store, view, steps)
-            if copied is not None:
-                return copied
-        return await run_blocking(_copy_under_mutex, store, view)
+        copied = await _copy(store, view, steps)
+        holding(len(copied) * SLICE)
+        return copied
+
+
+async def _copy(store: CollectionStore, view: View[T], steps: Steps) -> list[list[T]]:
+    for _ in range(_TRIES):
+        copied = await _try_copy(store, view, steps)
+        if copied is not None:
+            return copied
+    return await run_blocking(_copy_under_mutex, store, view)
 
 
 async def looked_up(store: CollectionStore, keys: list[str]) -> list[list[bytes | None]]:
@@ -88,6 +94,7 @@ class Copy:
         self._keys = list(iter(lambda: list(islice(keys, SLICE)), []))
         self._values = list(iter(lambda: list(islice(values, SLICE)), []))
         self._length = len(data)
+        holding(2 * self._length)  # made in a ``bulk_decoding``: no young pass visits them all
 
     def __len__(self) -> int:
         return self._length
