@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from asyncjsondb import AsyncJSONDB, Collection, codec, steps
 from asyncjsondb.backends.files import snapshot
-from asyncjsondb.backends.files.slices import Copy
+from asyncjsondb.backends.files.slices import SLICE, Copy
 
 RECORDS = 10 * steps.UNIT + 3  # more than one copied slice (SLICE) too
 EXPECTED = {  # each value holds a list, so the collector tracks it
@@ -169,11 +169,16 @@ async def test_a_cancelled_bulk_read_leaves_nothing_behind(filled: Collection, n
     assert await call(filled) == expected
 
 
-def test_a_backup_copy_is_the_collection_in_order() -> None:
+def test_a_backup_copy_is_the_collection_in_order_and_lets_go_as_it_is_read() -> None:
     data = {f"k{index}": b"%d" % index for index in range(2_500)}
     copy = Copy(data)
     assert len(copy) == len(data) and list(copy.items()) == list(data.items())
-    assert b"".join(snapshot.render(copy)) == b"".join(snapshot.render(data))
+    assert b"".join(snapshot.render(Copy(data))) == b"".join(snapshot.render(data))
+    copy = Copy(data)
+    pairs = copy.items()
+    next(pairs)
+    assert len(copy._keys) == len(data) // SLICE  # of 3 slices, the one being read is let go
+    assert len(copy) == len(data)
 
 
 json_values = st.recursive(
