@@ -228,7 +228,7 @@ def _promote() -> None:
     gc.freeze()
     if not freezes.application_froze:
         gc.unfreeze()
-    freezes.rearm()  # the probe was moved with everything else
+        freezes.rearm()  # the probe was moved with everything else
 
 
 class _Probe:
@@ -246,22 +246,23 @@ class FreezeWatch:
     import, when little or nothing is frozen; later freezes are caught by a probe: a reference
     cycle that is garbage from birth, so that the collector's next young pass frees it (and
     its weak reference's callback makes the next one), unless a freeze moved it out of the
-    young generation first. A probe that outlives a young pass was frozen.
+    young generation first. A probe that outlives a young pass was frozen; should the
+    application unfreeze, a full collection frees it, and the watch starts again.
     """
 
     def __init__(self) -> None:
-        self.application_froze = gc.get_freeze_count() > 0
+        self._froze_before_import = gc.get_freeze_count() > 0
+        self.application_froze = self._froze_before_import
         self._probe: weakref.ref[_Probe] | None = None
         self.rearm()
 
     def rearm(self, _freed: object = None) -> None:
         """Make a new probe, the current one being freed or moved by our own freeze."""
-        if _freed is not None and _freed is not self._probe:
-            return  # an old probe's late callback: a newer one is on watch
-        if self.application_froze:
-            self._probe = None  # nothing left to find out
-            return
-        self._probe = weakref.ref(_Probe(), self.rearm)
+        if _freed is not None:
+            if _freed is not self._probe:
+                return  # an old probe's late callback: a newer one is on watch
+            self.application_froze = self._froze_before_import  # it was not frozen, or no more
+        self._probe = None if self._froze_before_import else weakref.ref(_Probe(), self.rearm)
 
     def look(self) -> None:
         """Find out whether a freeze took the probe: a young pass frees it, if none did."""
@@ -270,10 +271,8 @@ class FreezeWatch:
             return  # freed (and replaced) already: no freeze since it was made
         passes = gc.get_stats()[0]["collections"]
         gc.collect(0)  # the young objects since the last pass: a few hundred, as a rule
-        ran = gc.get_stats()[0]["collections"] > passes  # not if another pass was under way
-        if ran and watched() is not None:
-            self.application_froze = True
-            self._probe = None
+        if gc.get_stats()[0]["collections"] > passes:  # not if another pass was under way
+            self.application_froze = watched() is not None
 
 
 freezes = FreezeWatch()

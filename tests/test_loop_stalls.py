@@ -46,6 +46,14 @@ async def filled(db_path: Path) -> Iterator[Collection]:
         yield collection
 
 
+@pytest.fixture
+def own_freeze_watch() -> Iterator[codec.FreezeWatch]:
+    """A watch of the test's own, as at import. The process's watch is moved along by the test's
+    freezes and promotions: a full pass frees its probe afterwards, so that it starts again."""
+    yield codec.FreezeWatch()
+    gc.collect()
+
+
 async def _iterated(collection: Collection) -> list[tuple[str, Any]]:
     return [pair async for pair in collection.iter_items()]
 
@@ -112,10 +120,10 @@ async def test_the_budget_is_time_not_a_count(monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.mark.usefixtures("every_unit_yields")
 async def test_after_a_bulk_read_the_collector_runs_and_nothing_stays_frozen(
-    filled: Collection, monkeypatch: pytest.MonkeyPatch
+    filled: Collection, monkeypatch: pytest.MonkeyPatch, own_freeze_watch: codec.FreezeWatch
 ) -> None:
     monkeypatch.setattr(codec, "_PROMOTE_ABOVE", 100)
-    monkeypatch.setattr(codec, "freezes", codec.FreezeWatch())
+    monkeypatch.setattr(codec, "freezes", own_freeze_watch)
     assert gc.isenabled() and gc.get_freeze_count() == 0
     for _ in range(3):
         gc.collect(0)  # young passes free probes, and are no freeze
@@ -127,13 +135,16 @@ async def test_after_a_bulk_read_the_collector_runs_and_nothing_stays_frozen(
 
 @pytest.mark.parametrize("young_passes", [0, 3])
 async def test_objects_join_the_applications_frozen_ones_which_are_never_counted(
-    filled: Collection, monkeypatch: pytest.MonkeyPatch, young_passes: int
+    filled: Collection,
+    monkeypatch: pytest.MonkeyPatch,
+    young_passes: int,
+    own_freeze_watch: codec.FreezeWatch,
 ) -> None:
     """A server freezes its start-up state after importing us, perhaps long before its first
     bulk read: that is found out without counting the frozen objects (a walk over them all,
     ~100 ms after a large start-up), and they are not thawed."""
     monkeypatch.setattr(codec, "_PROMOTE_ABOVE", 100)
-    monkeypatch.setattr(codec, "freezes", codec.FreezeWatch())  # at import: nothing frozen
+    monkeypatch.setattr(codec, "freezes", own_freeze_watch)  # at import: nothing frozen
     gc.freeze()  # the application froze its own: unfreezing would thaw them
     try:
         frozen = gc.get_freeze_count()
@@ -145,6 +156,22 @@ async def test_objects_join_the_applications_frozen_ones_which_are_never_counted
         assert gc.isenabled() and gc.get_freeze_count() > frozen + len(values)
     finally:
         gc.unfreeze()
+        gc.collect()  # frees the probes it froze: the watches see that nothing is frozen now
+
+
+async def test_an_unfreeze_is_seen_once_a_full_pass_frees_the_probe(
+    filled: Collection, monkeypatch: pytest.MonkeyPatch, own_freeze_watch: codec.FreezeWatch
+) -> None:
+    monkeypatch.setattr(codec, "_PROMOTE_ABOVE", 100)
+    monkeypatch.setattr(codec, "freezes", own_freeze_watch)
+    gc.freeze()
+    codec.freezes.look()
+    assert codec.freezes.application_froze
+    gc.unfreeze()
+    gc.collect()
+    assert not codec.freezes.application_froze
+    await filled.values()
+    assert gc.get_freeze_count() == 0
 
 
 def _never() -> int:
@@ -294,12 +321,15 @@ async def test_no_collector_pass_while_a_collection_is_copied(
 
 @pytest.mark.parametrize("name", ["keys", "get_many"])
 async def test_containers_of_many_references_are_promoted_unscanned(
-    filled: Collection, monkeypatch: pytest.MonkeyPatch, name: str
+    filled: Collection,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    own_freeze_watch: codec.FreezeWatch,
 ) -> None:
     """``keys`` makes one list of every key: one new object, but a young pass would visit every
     reference in it (~10 ms per million, a cache miss each)."""
     monkeypatch.setattr(codec, "_PROMOTE_ABOVE", 100)
-    monkeypatch.setattr(codec, "freezes", codec.FreezeWatch())
+    monkeypatch.setattr(codec, "freezes", own_freeze_watch)
     call, expected = CALLS[name]
     answer = await call(filled)
     assert answer == expected and gc.get_freeze_count() == 0
