@@ -13,7 +13,7 @@ from typing import Any
 
 from .backends import base
 from .backends.base import STALE, CollectionBackend
-from .codec import bulk_decoding, decode, encode
+from .codec import bulk_decoding, decode, encode, holding
 from .errors import InvalidQueryError, InvalidValueError, ReadOnlyError
 from .names import validate_key
 from .ordering import project
@@ -75,10 +75,11 @@ class Collection:
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The stored values of those ``keys`` that exist, in the order asked."""
         steps = Steps()
-        wanted = await gather(_valid_keys, [_not_a_str(keys, "keys")], steps)
-        found = await self._open().get_many(wanted)
         decoded: dict[str, Any] = {}
-        with bulk_decoding():
+        with bulk_decoding():  # the list of keys too: a young pass would visit every one
+            wanted = await gather(_valid_keys, [_not_a_str(keys, "keys")], steps)
+            holding(len(wanted))
+            found = await self._open().get_many(wanted)
             await fill(decoded, _decoded_items, [found.items()], steps)
         await discard(found, steps)  # not all at once on return: a cache miss per entry
         await discard(wanted, steps)
