@@ -47,6 +47,10 @@ class Steps:
         """Let other tasks run if this work has held the loop for ``BUDGET`` (or ``now``)."""
         global _resumed
         if now or time.perf_counter() >= self._due:
+            # Resumed, this task runs first in the loop's next turn, before the timers and I/O
+            # that came due during its step, which the loop queues behind it: then they would
+            # wait for two steps. So its first turn only yields again.
+            await asyncio.sleep(0)
             await asyncio.sleep(0)
             self.yields += 1
             _resumed = time.perf_counter()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import time
 import types
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -342,9 +343,10 @@ async def test_a_dict_grows_in_a_step_of_its_own(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(steps, "BUDGET", 3600.0)
     pairs = [(index, index) for index in range(50_000)]
     target: dict[int, int] = {}
-    _, turns = await _turns_during(steps.fill(target, lambda unit: unit, [pairs]))
+    work = steps.Steps()
+    await steps.fill(target, lambda unit: unit, [pairs], work)
     assert target == dict(pairs)
-    assert turns == sum(1 for size in (21_845, 43_690) if size < len(pairs))  # 2/3 of 2**k
+    assert work.yields == sum(1 for size in (21_845, 43_690) if size < len(pairs))  # 2/3 of 2**k
     assert steps.will_grow(21_845, 1) and not steps.will_grow(21_846, 1)
 
 
@@ -367,3 +369,14 @@ async def test_discarding_empties_a_container_a_unit_at_a_time() -> None:
     assert pairs == {} and turns >= 3
     _, turns = await _turns_during(steps.discard(items))
     assert items == [] and turns >= 3
+
+
+async def test_timers_due_during_a_step_run_before_the_next_step() -> None:
+    """The loop queues the timers and I/O that came due during a step behind the task that
+    yielded: resumed at once, it would hold them for a second step."""
+    order: list[str] = []
+    asyncio.get_running_loop().call_later(0.001, order.append, "timer")
+    time.sleep(0.005)  # a step of work, during which the timer comes due
+    await steps.Steps().let_go(now=True)
+    order.append("next step")
+    assert order == ["timer", "next step"]
