@@ -35,11 +35,22 @@ def check_target(target: Path) -> None:
 Indexes = Mapping[str, list[dict[str, Any]]]  # collection -> [{"path": ..., "unique": ...}]
 
 
-def _in_blocks(pieces: Iterator[bytes], per_block: int = 1000) -> Iterator[bytes]:
-    """Join ``pieces`` a thousand at a time: joining a whole large collection at once would
-    hold the GIL, and so every event loop of the process, for a long copy."""
-    while block := b"".join(islice(pieces, per_block)):
-        yield block
+class _Tally:
+    """The bytes of a file as they are written: counted and hashed, then let go."""
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def passing(self, pieces: Iterator[bytes], per_block: int = 1000) -> Iterator[bytes]:
+        """``pieces`` joined a thousand at a time (joining a whole large collection at once
+        would hold the GIL, and so every event loop of the process, for a long copy), each
+        block freed once written: freeing 200 MB of blocks at the end is ~20 ms of unmapping
+        memory, with the GIL held."""
+        while block := b"".join(islice(pieces, per_block)):
+            self.digest.update(block)
+            self.size += len(block)
+            yield block
 
 
 def write_backup(
@@ -58,17 +69,14 @@ def write_backup(
         temp.mkdir()
         entries = {}
         for name, data in moment.items():
-            blocks = list(_in_blocks(snapshot.render(data)))
+            tally = _Tally()
             written = layout.CollectionFiles(temp, name).snapshot
-            os.close(atomic.write_atomically(written, blocks))
-            digest = hashlib.sha256()
-            for block in blocks:
-                digest.update(block)
+            os.close(atomic.write_atomically(written, tally.passing(snapshot.render(data))))
             entries[name] = {
                 "file": written.name,
                 "records": len(data),
-                "bytes": sum(map(len, blocks)),
-                "sha256": digest.hexdigest(),
+                "bytes": tally.size,
+                "sha256": tally.digest.hexdigest(),
             }
             if indexes and indexes.get(name):
                 entries[name]["indexes"] = indexes[name]

@@ -16,6 +16,7 @@ import os
 import re
 import threading
 import uuid
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -173,6 +174,7 @@ _pause_lock = threading.Lock()
 _PROMOTE_ABOVE = 50_000  # new objects: a pass over fewer takes a few milliseconds
 _pause_depth = 0
 _was_enabled = False
+_held = 0  # references put in new containers during the pause (``holding``)
 
 
 @contextlib.contextmanager
@@ -184,15 +186,18 @@ def bulk_decoding() -> Iterator[None]:
     cycles, so reference counting frees it all the same. Nested and threaded uses are counted:
     the collector runs again when the last one ends, if it was running before the first.
 
-    When that many new objects are still alive then, the collector's next young pass would scan
-    them all at once and stall every thread (~100 ms per 100k records): they are promoted to its
+    When that many new objects are still alive then, or new containers hold that many
+    references (``holding``), the collector's next young pass would scan them all at once and
+    stall every thread (~100 ms per 100k records; ~10 ms per million references, a cache miss
+    each, up to ten times that when they point all over memory): they are promoted to its
     oldest generation first, without a scan (``gc.freeze`` then ``gc.unfreeze``), where only a
-    full collection looks at them, as it would at any long-lived data. Nothing stays frozen:
-    unless the application had frozen objects itself (then they join its frozen ones, since
-    unfreezing would thaw the application's too). That is looked at once per process (counting
-    frozen objects walks them all): an application should freeze before its first bulk read.
+    full collection looks at them, as at any long-lived data. Nothing stays frozen, unless the
+    application had frozen objects itself (``freezes``): then the new objects join them, since
+    unfreezing would thaw the application's too.
     """
-    global _pause_depth, _was_enabled
+    global _pause_depth, _was_enabled, _held
+    if _pause_depth == 0 and gc.isenabled():
+        freezes.look()  # before the pause: its look is a young pass
     with _pause_lock:
         if _pause_depth == 0:
             _was_enabled = gc.isenabled()
@@ -204,30 +209,80 @@ def bulk_decoding() -> Iterator[None]:
         with _pause_lock:
             _pause_depth -= 1
             if _pause_depth == 0 and _was_enabled:
-                if gc.get_count()[0] > _PROMOTE_ABOVE:
+                if gc.get_count()[0] > _PROMOTE_ABOVE or _held > _PROMOTE_ABOVE:
                     _promote()
                 gc.enable()
+            if _pause_depth == 0:
+                _held = 0
 
 
-_application_froze: bool | None = None  # looked at once: counting frozen objects walks them all
+def holding(references: int) -> None:
+    """Tell ``bulk_decoding`` that new containers (a list of a million keys, the slices of a
+    copy) hold ``references``: few objects, but a young pass visits every reference in them."""
+    global _held
+    _held += references
 
 
 def _promote() -> None:
     """Move every tracked object to the oldest generation, scanning none."""
-    global _application_froze
-    if _application_froze is None:
-        _application_froze = gc.get_freeze_count() > 0
     gc.freeze()
-    if not _application_froze:
+    if not freezes.application_froze:
         gc.unfreeze()
+        freezes.rearm()  # the probe was moved with everything else
+
+
+class _Probe:
+    __slots__ = ("cycle", "__weakref__")
+
+    def __init__(self) -> None:
+        self.cycle = self  # garbage as soon as it is no longer referenced: a cycle
+
+
+class FreezeWatch:
+    """Whether the application has frozen objects (``gc.freeze``), known without counting them.
+
+    ``gc.get_freeze_count()`` walks every frozen object: after a server froze its start-up
+    state, that is one C call of ~100 ms, a stall of every thread. So it is called once, at
+    import, when little or nothing is frozen; later freezes are caught by a probe: a reference
+    cycle that is garbage from birth, so that the collector's next young pass frees it (and
+    its weak reference's callback makes the next one), unless a freeze moved it out of the
+    young generation first. A probe that outlives a young pass was frozen; should the
+    application unfreeze, a full collection frees it, and the watch starts again.
+    """
+
+    def __init__(self) -> None:
+        self._froze_before_import = gc.get_freeze_count() > 0
+        self.application_froze = self._froze_before_import
+        self._probe: weakref.ref[_Probe] | None = None
+        self.rearm()
+
+    def rearm(self, _freed: object = None) -> None:
+        """Make a new probe, the current one being freed or moved by our own freeze."""
+        if _freed is not None:
+            if _freed is not self._probe:
+                return  # an old probe's late callback: a newer one is on watch
+            self.application_froze = self._froze_before_import  # it was not frozen, or no more
+        self._probe = None if self._froze_before_import else weakref.ref(_Probe(), self.rearm)
+
+    def look(self) -> None:
+        """Find out whether a freeze took the probe: a young pass frees it, if none did."""
+        watched = self._probe
+        if watched is None or watched() is None:
+            return  # freed (and replaced) already: no freeze since it was made
+        passes = gc.get_stats()[0]["collections"]
+        gc.collect(0)  # the young objects since the last pass: a few hundred, as a rule
+        if gc.get_stats()[0]["collections"] > passes:  # not if another pass was under way
+            self.application_froze = watched() is not None
+
+
+freezes = FreezeWatch()
 
 
 def _after_fork_in_child() -> None:
-    global _pause_lock, _pause_depth, _application_froze
-    _application_froze = None  # a server may freeze before it forks its workers
+    global _pause_lock, _pause_depth, _held
     if _pause_depth and _was_enabled:  # forked in the middle of another thread's find
         gc.enable()
-    _pause_lock, _pause_depth = threading.Lock(), 0
+    _pause_lock, _pause_depth, _held = threading.Lock(), 0, 0
 
 
 if hasattr(os, "register_at_fork"):

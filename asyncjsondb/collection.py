@@ -13,13 +13,13 @@ from typing import Any
 
 from .backends import base
 from .backends.base import STALE, CollectionBackend
-from .codec import bulk_decoding, decode, encode
+from .codec import bulk_decoding, decode, encode, holding
 from .errors import InvalidQueryError, InvalidValueError, ReadOnlyError
 from .names import validate_key
 from .ordering import project
 from .paths import Path, parse_path
 from .query import MATCH_ALL, Query, parse_where
-from .steps import UNIT, Steps, each, gather, taken, units
+from .steps import UNIT, Steps, discard, fill, gather, taken, units
 
 Number = int | float
 
@@ -74,11 +74,15 @@ class Collection:
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The stored values of those ``keys`` that exist, in the order asked."""
-        wanted = await gather(_valid_keys, [_not_a_str(keys, "keys")])
-        found = await self._open().get_many(wanted)
+        steps = Steps()
         decoded: dict[str, Any] = {}
-        with bulk_decoding():
-            await each(lambda unit: decoded.update(_decoded_items(unit)), [found.items()])
+        with bulk_decoding():  # the list of keys too: a young pass would visit every one
+            wanted = await gather(_valid_keys, [_not_a_str(keys, "keys")], steps)
+            holding(len(wanted))
+            found = await self._open().get_many(wanted)
+            await fill(decoded, _decoded_items, [found.items()], steps)
+        await discard(found, steps)  # not all at once on return: a cache miss per entry
+        await discard(wanted, steps)
         return decoded
 
     async def exists(self, key: str) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import time
 import types
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -22,8 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asyncjsondb import AsyncJSONDB, Collection, codec, steps
-from asyncjsondb.backends.files import snapshot
-from asyncjsondb.backends.files.slices import Copy
+from asyncjsondb.backends.files import slices, snapshot
+from asyncjsondb.backends.files.slices import SLICE, Copy
 
 RECORDS = 10 * steps.UNIT + 3  # more than one copied slice (SLICE) too
 EXPECTED = {  # each value holds a list, so the collector tracks it
@@ -44,6 +45,14 @@ async def filled(db_path: Path) -> Iterator[Collection]:
         collection = await db.get_collection("c")
         await collection.set_many(EXPECTED)
         yield collection
+
+
+@pytest.fixture
+def own_freeze_watch() -> Iterator[codec.FreezeWatch]:
+    """A watch of the test's own, as at import. The process's watch is moved along by the test's
+    freezes and promotions: a full pass frees its probe afterwards, so that it starts again."""
+    yield codec.FreezeWatch()
+    gc.collect()
 
 
 async def _iterated(collection: Collection) -> list[tuple[str, Any]]:
@@ -112,29 +121,62 @@ async def test_the_budget_is_time_not_a_count(monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.mark.usefixtures("every_unit_yields")
 async def test_after_a_bulk_read_the_collector_runs_and_nothing_stays_frozen(
-    filled: Collection, monkeypatch: pytest.MonkeyPatch
+    filled: Collection, monkeypatch: pytest.MonkeyPatch, own_freeze_watch: codec.FreezeWatch
 ) -> None:
     monkeypatch.setattr(codec, "_PROMOTE_ABOVE", 100)
-    monkeypatch.setattr(codec, "_application_froze", None)
+    monkeypatch.setattr(codec, "freezes", own_freeze_watch)
     assert gc.isenabled() and gc.get_freeze_count() == 0
+    for _ in range(3):
+        gc.collect(0)  # young passes free probes, and are no freeze
     values = await filled.values()
     assert gc.isenabled() and gc.get_freeze_count() == 0
     # promoted to the oldest generation, unscanned: no young pass over all of them
     assert any(found is values[-1] for found in gc.get_objects(generation=2))
 
 
-async def test_objects_join_the_applications_frozen_ones(
-    filled: Collection, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("young_passes", [0, 3])
+async def test_objects_join_the_applications_frozen_ones_which_are_never_counted(
+    filled: Collection,
+    monkeypatch: pytest.MonkeyPatch,
+    young_passes: int,
+    own_freeze_watch: codec.FreezeWatch,
 ) -> None:
+    """A server freezes its start-up state after importing us, perhaps long before its first
+    bulk read: that is found out without counting the frozen objects (a walk over them all,
+    ~100 ms after a large start-up), and they are not thawed."""
     monkeypatch.setattr(codec, "_PROMOTE_ABOVE", 100)
-    monkeypatch.setattr(codec, "_application_froze", None)  # a process that has not looked yet
+    monkeypatch.setattr(codec, "freezes", own_freeze_watch)  # at import: nothing frozen
     gc.freeze()  # the application froze its own: unfreezing would thaw them
     try:
         frozen = gc.get_freeze_count()
-        values = await filled.values()
+        for _ in range(young_passes):
+            gc.collect(0)
+        with monkeypatch.context() as counting:
+            counting.setattr(gc, "get_freeze_count", _never)
+            values = await filled.values()
         assert gc.isenabled() and gc.get_freeze_count() > frozen + len(values)
     finally:
         gc.unfreeze()
+        gc.collect()  # frees the probes it froze: the watches see that nothing is frozen now
+
+
+async def test_an_unfreeze_is_seen_once_a_full_pass_frees_the_probe(
+    filled: Collection, monkeypatch: pytest.MonkeyPatch, own_freeze_watch: codec.FreezeWatch
+) -> None:
+    monkeypatch.setattr(codec, "_PROMOTE_ABOVE", 100)
+    monkeypatch.setattr(codec, "freezes", own_freeze_watch)
+    gc.freeze()
+    codec.freezes.look()
+    assert codec.freezes.application_froze
+    gc.unfreeze()
+    gc.collect()
+    assert not codec.freezes.application_froze
+    await filled.values()
+    assert gc.get_freeze_count() == 0
+
+
+def _never() -> int:
+    raise AssertionError("counted the frozen objects during an API call")
 
 
 @pytest.mark.usefixtures("every_unit_yields")
@@ -155,11 +197,16 @@ async def test_a_cancelled_bulk_read_leaves_nothing_behind(filled: Collection, n
     assert await call(filled) == expected
 
 
-def test_a_backup_copy_is_the_collection_in_order() -> None:
+def test_a_backup_copy_is_the_collection_in_order_and_lets_go_as_it_is_read() -> None:
     data = {f"k{index}": b"%d" % index for index in range(2_500)}
     copy = Copy(data)
     assert len(copy) == len(data) and list(copy.items()) == list(data.items())
-    assert b"".join(snapshot.render(copy)) == b"".join(snapshot.render(data))
+    assert b"".join(snapshot.render(Copy(data))) == b"".join(snapshot.render(data))
+    copy = Copy(data)
+    pairs = copy.items()
+    next(pairs)
+    assert len(copy._keys) == len(data) // SLICE  # of 3 slices, the one being read is let go
+    assert len(copy) == len(data)
 
 
 json_values = st.recursive(
@@ -230,3 +277,106 @@ async def test_a_piece_of_work_counts_its_budget_from_when_the_loop_came_back(
     late = steps.Steps()
     await late.let_go()
     assert late.yields == 1
+
+
+@pytest.fixture
+def counted_passes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """The collector's passes (their generations) while the fixture is in use, with a low
+    threshold so that a thousand new objects set some off; the freeze probe's own young pass
+    left out."""
+    monkeypatch.setattr(codec.freezes, "look", lambda: None)
+    passes: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            passes.append(info["generation"])
+
+    threshold = gc.get_threshold()
+    gc.set_threshold(100, 10, 10)
+    gc.callbacks.append(count)
+    try:
+        yield passes
+    finally:
+        gc.callbacks.remove(count)
+        gc.set_threshold(*threshold)
+
+
+@pytest.mark.parametrize("view", [dict.items, dict.keys, dict.values])
+async def test_no_collector_pass_while_a_collection_is_copied(
+    db_path: Path, counted_passes: list[int], view: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy of the items (for ``find``, ``count``, ``iter_items``...) is a new tuple per
+    record (past the interpreter's two thousand spare ones): copied with the collector running,
+    they set off its passes, full ones among them (20-35 ms each at a million records)."""
+    records = {f"k{index:05d}": b"%d" % index for index in range(5_000)}
+    async with AsyncJSONDB(db_path) as db:
+        collection = await db.get_collection("c")
+        await collection.set_many({key: int(raw) for key, raw in records.items()})
+        monkeypatch.setattr(codec, "_PROMOTE_ABOVE", 100)  # so that the copy is promoted
+        del counted_passes[:]
+        store = collection._backend._store  # type: ignore[attr-defined]
+        copied = await slices.copy_in_slices(store, view)
+        assert counted_passes == []
+        assert [item for chunk in copied for item in chunk] == list(view(records))
+
+
+@pytest.mark.parametrize("name", ["keys", "get_many"])
+async def test_containers_of_many_references_are_promoted_unscanned(
+    filled: Collection,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    own_freeze_watch: codec.FreezeWatch,
+) -> None:
+    """``keys`` makes one list of every key: one new object, but a young pass would visit every
+    reference in it (~10 ms per million, a cache miss each)."""
+    monkeypatch.setattr(codec, "_PROMOTE_ABOVE", 100)
+    monkeypatch.setattr(codec, "freezes", own_freeze_watch)
+    call, expected = CALLS[name]
+    answer = await call(filled)
+    assert answer == expected and gc.get_freeze_count() == 0
+    assert any(found is answer for found in gc.get_objects(generation=2))
+
+
+async def test_a_dict_grows_in_a_step_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Growing moves every entry to a new table in one C call (~10 ms at 175k entries): within
+    a budget that never runs out, ``fill`` still lets other tasks run just before each growth."""
+    monkeypatch.setattr(steps, "BUDGET", 3600.0)
+    pairs = [(index, index) for index in range(50_000)]
+    target: dict[int, int] = {}
+    work = steps.Steps()
+    await steps.fill(target, lambda unit: unit, [pairs], work)
+    assert target == dict(pairs)
+    assert work.yields == sum(1 for size in (21_845, 43_690) if size < len(pairs))  # 2/3 of 2**k
+    assert steps.will_grow(21_845, 1) and not steps.will_grow(21_846, 1)
+
+
+async def test_get_many_lets_other_tasks_run_before_its_answer_grows(
+    db: AsyncJSONDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collection = await db.get_collection("c")
+    wanted = {f"k{index:05d}": index for index in range(22_000)}
+    await collection.set_many(wanted)
+    monkeypatch.setattr(steps, "BUDGET", 3600.0)
+    answer, turns = await _turns_during(collection.get_many(list(wanted)))
+    assert answer == wanted and turns >= 2  # the backend's dict, then the decoded one
+
+
+@pytest.mark.usefixtures("every_unit_yields")
+async def test_discarding_empties_a_container_a_unit_at_a_time() -> None:
+    pairs = {index: str(index) for index in range(3 * steps.UNIT)}
+    items = list(range(3 * steps.UNIT))
+    _, turns = await _turns_during(steps.discard(pairs))
+    assert pairs == {} and turns >= 3
+    _, turns = await _turns_during(steps.discard(items))
+    assert items == [] and turns >= 3
+
+
+async def test_timers_due_during_a_step_run_before_the_next_step() -> None:
+    """The loop queues the timers and I/O that came due during a step behind the task that
+    yielded: resumed at once, it would hold them for a second step."""
+    order: list[str] = []
+    asyncio.get_running_loop().call_later(0.001, order.append, "timer")
+    time.sleep(0.005)  # a step of work, during which the timer comes due
+    await steps.Steps().let_go(now=True)
+    order.append("next step")
+    assert order == ["timer", "next step"]

@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import Future
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from ...bridge import executor, reset_after_fork, run_blocking
-from ...codec import bulk_decoding
+from ...codec import bulk_decoding, holding
 from ...errors import DatabaseClosedError, DatabaseError, StorageError
 from ...options import Options
 from ...query import Node, Query
-from ...steps import drained, each
+from ...steps import drained, each, fill
 from ..base import STALE, Mutation, Stale
 from . import backup, compaction, layout, registry, searching
 from .commits import CommitQueue
@@ -56,16 +57,12 @@ class FileCollection:
     async def get_many(self, keys: list[str]) -> dict[str, bytes]:
         data = await self._fresh()
         if len(keys) <= SLICE:  # C only, so no batch lands half-way through (see ``batches``)
-            found = list(map(data.get, keys))
+            found = [list(map(data.get, keys))]
         else:
             found = await looked_up(self._store, keys)
         kept: dict[str, bytes] = {}
-
-        def keep(span: Sequence[int]) -> None:
-            start, end = span[0], span[-1] + 1
-            kept.update(_existing(zip(keys[start:end], found[start:end], strict=True)))
-
-        await each(keep, [range(len(keys))])  # pairs made a unit at a time, freed at once
+        pairs = zip(keys, chain.from_iterable(drained(found)), strict=True)  # freed as taken
+        await fill(kept, _existing, [pairs])
         return kept
 
     async def contains(self, key: str) -> bool:
@@ -76,6 +73,7 @@ class FileCollection:
         keys: list[str] = []
         with bulk_decoding():  # its thousands of slices would set off collector passes
             await each(keys.extend, drained(await copy_in_slices(self._store, dict.keys)))
+            holding(len(keys))
         return keys
 
     async def count(self) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ...backup import check_target, read_backup, read_backup_indexes, write_backup
-from ...codec import DecodeError, decode, encode
+from ...codec import DecodeError, bulk_decoding, decode, encode
 from ...errors import CorruptFileError, StorageError
 from ...names import validate_collection_name
 from . import atomic, compaction, layout
@@ -54,7 +54,8 @@ def create_backup(folder: Folder, target: Path) -> None:
     with _every_collection_locked(folder) as stores:
         for store in stores:
             store.refresh_locked()
-        moment = {store.name: Copy(store.data) for store in stores}
+        with bulk_decoding():
+            moment = {store.name: Copy(store.data) for store in stores}
         indexes = {store.name: list(store.catalog.definitions) for store in stores}
     write_backup(moment, target, indexes)
 
