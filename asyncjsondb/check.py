@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import backup
 from .backends.files import atomic, journal, layout, snapshot
+from .backends.files.changes import bump_counter
 from .backends.files.journal import JournalFile
 from .backends.files.locks import ProcessLock
 from .errors import BackupError, CorruptFileError, StorageError
@@ -119,6 +120,8 @@ def _inspect(directory: Path, name: str, *, repair: bool, lock_timeout: float) -
             _check_temps(paths, found, repair)
             has_snapshot = _read_snapshot(paths.snapshot, found)
             has_journal = _read_journal(paths.journal, found, repair)
+            if found.repaired:  # processes that have the collection loaded read it again
+                bump_counter(paths.changes)
             if has_journal and not has_snapshot:
                 found.problems.append(
                     Problem(

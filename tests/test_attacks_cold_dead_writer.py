@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from asyncjsondb import AsyncJSONDB, DatabaseError
+from asyncjsondb import AsyncJSONDB, DatabaseError, DuplicateKeyError
+from asyncjsondb.check import check_database
 
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +56,8 @@ async def main():
             await db.compact()
         elif action == "drop":
             await db.drop_collection("c")
+        elif action == "unique index":
+            await c.create_index("email", unique=True)
         elif action == "restore":
             await db.restore(path + ".backup")
         elif action == "gathered":
@@ -192,5 +195,44 @@ async def test_a_restore_another_process_finished_is_read_by_a_process_that_load
     assert read_in_another_process(path) == {"restored": 1}  # its load finished the restore
     try:
         assert dict(await c.items()) == {"restored": 1}
+    finally:
+        await db.close()
+
+
+async def test_a_restore_check_repair_finished_is_read_by_a_process_that_loaded_before(
+    tmp_path: Path,
+) -> None:
+    """The same restore, finished by ``check --repair`` instead of a load."""
+    path = tmp_path / "db"
+    async with AsyncJSONDB(path) as db:
+        await (await db.get_collection("c")).set("restored", 1)
+        await db.backup(tmp_path / "db.backup")
+    db = AsyncJSONDB(path, cache_ttl=3600)
+    try:
+        c = await db.get_collection("c")
+        await c.set_many({"old": 2})
+        await db.compact()
+        killed_child(path, "os.replace", ".c.json.restoring", "restore")
+        assert dict(await c.items()) == {"restored": 1, "old": 2}  # read before the repair
+        report = check_database(path, repair=True)
+        assert report.ok and any("restore" in done for done in report.repaired), report
+        assert dict(await c.items()) == {"restored": 1}
+    finally:
+        await db.close()
+
+
+async def test_an_index_made_by_a_process_killed_before_its_bump_is_kept_by_others(
+    tmp_path: Path,
+) -> None:
+    """A unique index written, then the process killed: another process's inline writes must
+    not slip a duplicate past it."""
+    path = tmp_path / "db"
+    db = AsyncJSONDB(path, durability="flush", cache_ttl=3600)
+    try:
+        c = await db.get_collection("c")
+        await c.set("a", {"email": "x@example.com"})
+        killed_child(path, "os.fsync", "+.c.indexes", "unique index")
+        with pytest.raises(DuplicateKeyError):
+            await c.set("b", {"email": "x@example.com"})
     finally:
         await db.close()

@@ -189,3 +189,34 @@ async def test_small_appends_overwrite_the_zeros_written_ahead(db_path: Path) ->
     (crashed / "c.journal").write_bytes(recorded + bytes(4096))
     async with AsyncJSONDB(crashed) as again:  # a journal without its .json: zeros are no records
         assert await (await again.get_collection("c")).count() == 22
+
+
+def _frames_ending_at(boundary: int) -> tuple[bytes, bytes]:
+    """Two frames: the second's newline is the byte at ``boundary``."""
+    last = journal.frame(_set("b", 2))
+    overhead = len(journal.frame(_set("a", "")))
+    first = journal.frame(_set("a", "x" * (boundary - len(last) + 1 - overhead)))
+    return first, last
+
+
+@pytest.mark.parametrize("shift", [0, 1])
+async def test_a_frame_torn_off_its_newline_at_a_sector_boundary_is_a_torn_append(
+    db_path: Path, shift: int
+) -> None:
+    """A tear stops on a sector boundary (a power cut) or a page's (a killed write): a whole
+    frame but its newline, then the zeros written ahead, is an append never finished. Anywhere
+    else, that NUL in place of the newline is damage (shift 1)."""
+    first, last = _frames_ending_at(4096 + shift)
+    assert len(first) + len(last) - 1 == 4096 + shift
+    db_path.mkdir()
+    (db_path / "c.json").write_bytes(b"{}\n")
+    (db_path / "c.journal").write_bytes(first + last[:-1] + bytes(4096))
+    if shift:
+        with pytest.raises(CorruptFileError, match="lost its newline"):
+            async with AsyncJSONDB(db_path) as db:
+                await db.get_collection("c")
+        return
+    async with AsyncJSONDB(db_path) as db:
+        c = await db.get_collection("c")
+        assert await c.keys() == ["a"]
+        assert records_of(db_path / "c.journal") == first  # the torn frame cut, nothing else

@@ -147,6 +147,7 @@ def _fold_or_forget_locked(store: CollectionStore) -> None:
         if store.journal is not None:
             compaction.fold_journal_locked(store)
     else:
+        store.will_change()
         atomic.remove_file(store.paths.journal)
         atomic.fsync_directory(store.directory)
 

@@ -144,3 +144,12 @@ def _read_only(path: Path, *, awaiting: bool = True) -> Counter:
         return NO_COUNTER
     finally:
         os.close(fd)
+
+
+def bump_counter(path: Path) -> None:
+    """Count one change made outside a store (a repair), for a holder of the process lock."""
+    counter = open_counter(path)
+    try:
+        counter.bump()
+    finally:
+        counter.close()

@@ -256,9 +256,12 @@ class JournalFile:
         except OSError as exc:
             raise StorageError("read", self.path, exc) from exc
         written = _before_zeros(buffer)
-        # After a final frame whose newline became a NUL, one zero is kept: that is damage, and
-        # ``scan`` tells it from a torn append by that byte.
-        end = written if buffer.endswith(b"\n", 0, written) else min(written + 1, len(buffer))
+        # A final frame whose newline became a NUL is damage, which ``scan`` tells from a torn
+        # append by that byte: one zero is kept. Unless the frame ends on a sector boundary,
+        # where a torn write stops (a power cut keeps whole sectors, a killed write whole
+        # pages): there, the newline past it was never written.
+        whole = buffer.endswith(b"\n", 0, written) or (self.offset + written) % _SECTOR == 0
+        end = written if whole else min(written + 1, len(buffer))
         records, valid = scan(buffer[:end], self.path, self.offset)
         self.written_end = self.offset + written
         return records, self.offset + valid
@@ -326,6 +329,7 @@ class JournalFile:
 
 
 _PAGE = 4096
+_SECTOR = 512  # the smallest unit a disk writes whole
 _AHEAD = 64 * 1024  # at most this many zeros ahead of the last frame: one fdatasync in ~300
 # small appends commits a new size, and a reader catching up reads at most this much in vain
 _ZEROS = bytes(_AHEAD + _PAGE)

@@ -339,7 +339,7 @@ class CollectionStore:
         """Cut the journal back to ``start`` after a failed append or sync, and make the cut
         durable (``fsync``: the size is metadata). If that fails, the page cache cannot be
         trusted: the collection refuses use until it is opened again, and an uncut append is
-        overwritten with zeros, which every reader takes for a torn tail and cuts."""
+        overwritten with zeros, which every reader takes for the zeros written ahead."""
         try:
             journal_file.cut_back(start)
         except OSError as exc:
@@ -413,6 +413,7 @@ class CollectionStore:
     def create_index(self, path: str, unique: bool) -> bool:
         with self.locked():
             self.refresh_locked()
+            self.will_change()
             created = self.catalog.create(path, unique, self.data)
             self.seen = self.changes.bump()  # other processes read the definitions again
             return created
@@ -420,6 +421,7 @@ class CollectionStore:
     def drop_index(self, path: str) -> bool:
         with self.locked():
             self.refresh_locked()
+            self.will_change()
             dropped = self.catalog.drop(path)
             self.seen = self.changes.bump()
             return dropped
