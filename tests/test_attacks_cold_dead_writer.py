@@ -236,3 +236,20 @@ async def test_an_index_made_by_a_process_killed_before_its_bump_is_kept_by_othe
             await c.set("b", {"email": "x@example.com"})
     finally:
         await db.close()
+
+
+async def test_a_write_after_a_restore_died_midway_is_kept(tmp_path: Path) -> None:
+    """A restore killed after it decided: a process that had the collection loaded writes, and
+    the write is still there once the restore is finished."""
+    path = tmp_path / "db"
+    async with AsyncJSONDB(path) as db:
+        await (await db.get_collection("c")).set("restored", 1)
+        await db.backup(tmp_path / "db.backup")
+    db = AsyncJSONDB(path, cache_ttl=3600)
+    c = await db.get_collection("c")
+    await c.set_many({"old": 2})
+    await db.compact()
+    killed_child(path, "os.replace", ".c.json.restoring", "restore")
+    await c.set("after", 3)  # acknowledged
+    assert read_in_another_process(path) == {"restored": 1, "after": 3}
+    assert await close_and_reopen(db, path) == {"restored": 1, "after": 3}

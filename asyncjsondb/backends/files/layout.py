@@ -110,11 +110,17 @@ def find_leftovers(paths: CollectionFiles) -> list[Path]:
 
 
 def has_interrupted_rename(paths: CollectionFiles) -> bool:
-    """Whether a compaction or drop renamed the journal away and stopped before its end.
+    """Whether a compaction or drop renamed the journal away, or a restore decided (its intent
+    written beside its staged file), and stopped before its end.
 
-    A process with no journal open sees no other sign of it: its snapshot has not changed yet.
+    A process with no journal open sees no other sign of it: its snapshot has not changed yet,
+    and a journal it made now would be deleted by whoever finishes the swap.
     """
-    return paths.folded.exists() or paths.dropped.exists()
+    return (
+        paths.folded.exists()
+        or paths.dropped.exists()
+        or (paths.staged.exists() and restore_intent(paths.directory).exists())
+    )
 
 
 def settle_leftovers(paths: CollectionFiles) -> list[str]:
