@@ -147,9 +147,11 @@ def _read_only(path: Path, *, awaiting: bool = True) -> Counter:
 
 
 def bump_counter(path: Path) -> None:
-    """Count one change made outside a store (a repair), for a holder of the process lock."""
-    counter = open_counter(path)
-    try:
-        counter.bump()
-    finally:
-        counter.close()
+    """Count one change made outside a store (a repair), for a holder of the process lock;
+    without a counter file, no process has mapped one to tell."""
+    if path.exists():
+        counter = open_counter(path)
+        try:
+            counter.bump()
+        finally:
+            counter.close()
