@@ -18,6 +18,7 @@ import contextlib
 import json
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -175,11 +176,11 @@ async def test_a_write_after_a_writer_died_before_its_bump_leaves_a_readable_jou
     assert set(after) <= {"a", "g", "f1", "f2"}
 
 
-async def test_a_restore_another_process_finished_is_read_by_a_process_that_loaded_before(
-    tmp_path: Path,
-) -> None:
-    """A restore killed after it decided (its intent written), then finished by the next process
-    to load: a process that had the collection loaded before reads the restored data too."""
+@contextlib.asynccontextmanager
+async def restore_died_midway(tmp_path: Path) -> AsyncIterator[tuple[AsyncJSONDB, Any, Path]]:
+    """A collection loaded in this process ({"restored": 1, "old": 2}, no journal open), and a
+    restore of {"restored": 1} killed in another process after it decided (its intent written),
+    before its staged file was put in place."""
     path = tmp_path / "db"
     async with AsyncJSONDB(path) as db:
         await (await db.get_collection("c")).set("restored", 1)
@@ -191,28 +192,32 @@ async def test_a_restore_another_process_finished_is_read_by_a_process_that_load
         await db.compact()
         assert dict(await c.items()) == {"restored": 1, "old": 2}
         killed_child(path, "os.replace", ".c.json.restoring", "restore")
-        assert read_in_another_process(path) == {"restored": 1}  # its load finished the restore
-        assert dict(await c.items()) == {"restored": 1}
+        yield db, c, path
     finally:
         await db.close()
+
+
+async def test_a_restore_another_process_finished_is_read_by_a_process_that_loaded_before(
+    tmp_path: Path,
+) -> None:
+    async with restore_died_midway(tmp_path) as (_, c, path):
+        assert read_in_another_process(path) == {"restored": 1}  # its load finished the restore
+        assert dict(await c.items()) == {"restored": 1}
 
 
 async def test_a_read_after_a_restore_died_midway_finishes_it(tmp_path: Path) -> None:
-    """The process that had the collection loaded reads next: it finishes the restore itself."""
-    path = tmp_path / "db"
-    async with AsyncJSONDB(path) as db:
-        await (await db.get_collection("c")).set("restored", 1)
-        await db.backup(tmp_path / "db.backup")
-    db = AsyncJSONDB(path, cache_ttl=3600)
-    try:
-        c = await db.get_collection("c")
-        await c.set_many({"old": 2})
-        await db.compact()
-        killed_child(path, "os.replace", ".c.json.restoring", "restore")
+    async with restore_died_midway(tmp_path) as (_, c, path):
         assert dict(await c.items()) == {"restored": 1}
         assert read_in_another_process(path) == {"restored": 1}
-    finally:
-        await db.close()
+
+
+async def test_a_write_after_a_restore_died_midway_is_kept(tmp_path: Path) -> None:
+    """The write is still there once the restore is finished: no journal that finishing the
+    restore deletes."""
+    async with restore_died_midway(tmp_path) as (db, c, path):
+        await c.set("after", 3)  # acknowledged
+        assert read_in_another_process(path) == {"restored": 1, "after": 3}
+        assert await close_and_reopen(db, path) == {"restored": 1, "after": 3}
 
 
 async def test_an_index_made_by_a_process_killed_before_its_bump_is_kept_by_others(
@@ -230,22 +235,3 @@ async def test_an_index_made_by_a_process_killed_before_its_bump_is_kept_by_othe
             await c.set("b", {"email": "x@example.com"})
     finally:
         await db.close()
-
-
-async def test_a_write_after_a_restore_died_midway_is_kept(tmp_path: Path) -> None:
-    """A restore killed after it decided: a process that had the collection loaded writes, and
-    the write is still there once the restore is finished."""
-    path = tmp_path / "db"
-    async with AsyncJSONDB(path) as db:
-        await (await db.get_collection("c")).set("restored", 1)
-        await db.backup(tmp_path / "db.backup")
-    db = AsyncJSONDB(path, cache_ttl=3600)
-    try:
-        c = await db.get_collection("c")
-        await c.set_many({"old": 2})
-        await db.compact()
-        killed_child(path, "os.replace", ".c.json.restoring", "restore")
-        await c.set("after", 3)  # acknowledged
-        assert read_in_another_process(path) == {"restored": 1, "after": 3}
-    finally:
-        assert await close_and_reopen(db, path) == {"restored": 1, "after": 3}
