@@ -195,6 +195,8 @@ class CollectionStore:
                 self._load_locked()
             elif journal_stat.st_size > current.offset:
                 self._read_journal_locked(current, self.data)
+            else:  # cut back to our end by another process: the zeros ahead are gone
+                current.size = journal_stat.st_size
         self.catalog.reload_if_changed()
         self.checked_at, self.seen = started, seen
 
