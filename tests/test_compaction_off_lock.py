@@ -358,3 +358,114 @@ def test_check_leaves_a_conflicting_carried_journal_to_a_human(tmp_path: Path) -
         (path / name).write_bytes(content)
     problems = check_folder(str(path))
     assert (str(path / ".c.journal.next"), False) in [(t.split(":")[0], r) for t, r in problems]
+
+
+# -- the carried records are copied ahead, off the locks (``compaction._carry_ahead``) -----------
+
+
+async def test_the_swap_writes_only_the_records_appended_since_the_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh: ProcessPoolExecutor
+) -> None:
+    path = tmp_path / "db"
+    db = await seeded(path)
+    c = await db.get_collection("c")
+    loop = asyncio.get_running_loop()
+    real_carry, written_under_locks = compaction._carry_ahead, []
+
+    def carry_then_write_elsewhere(store: Any, taken: rewrite.Capture) -> Any:
+        carry = real_carry(store, taken)  # holds "here", appended by this process
+        other_process_sets(path, "elsewhere")  # appended after the copy
+        return carry
+
+    def write_all_at(fd: int, payload: bytes, offset: int) -> None:
+        written_under_locks.append(payload)
+        real_write_all_at(fd, payload, offset)
+
+    real_write_all_at = rewrite.write_all_at
+    monkeypatch.setattr(compaction, "_carry_ahead", carry_then_write_elsewhere)
+    monkeypatch.setattr(rewrite, "write_all_at", write_all_at)
+    while_rendering(
+        monkeypatch, lambda: asyncio.run_coroutine_threadsafe(c.set("here", 1), loop).result()
+    )
+    assert await db.compact() == ["c"]
+    assert len(written_under_locks) == 1
+    assert b'"elsewhere"' in written_under_locks[0] and b'"here"' not in written_under_locks[0]
+    journal_bytes = (path / "c.journal").read_bytes()
+    assert journal_bytes.index(b'"here"') < journal_bytes.index(b'"elsewhere"')
+    assert journal_bytes.endswith(b"\0" * 4096)  # zeros ahead: appends overwrite, not grow
+    expected = {**RECORDS, "journaled": 1, "here": 1, "elsewhere": 7}
+    await db.close()
+    assert fresh.submit(read_view_afresh, str(path)).result() == {"c": expected}
+    assert fresh.submit(check_folder, str(path)).result() == []
+
+
+async def test_a_copy_the_journal_no_longer_holds_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh: ProcessPoolExecutor
+) -> None:
+    """As after an append copied ahead, then cut back (its fsync failed): the swap writes the
+    records the journal holds, and the stale copy goes."""
+    path = tmp_path / "db"
+    db = await seeded(path)
+    c = await db.get_collection("c")
+    loop = asyncio.get_running_loop()
+    real_carry = compaction._carry_ahead
+    undone, staled = b'00000000s7:"undone"1\n', []
+
+    def stale_carry(store: Any, taken: rewrite.Capture) -> Any:
+        carry = real_carry(store, taken)
+        if carry is None:  # the fold at close: nothing appended meanwhile
+            return None
+        staled.append(carry)
+        os.pwrite(carry.fd, undone, 0)
+        carry.copied = undone + carry.copied[len(undone) :]
+        return carry
+
+    monkeypatch.setattr(compaction, "_carry_ahead", stale_carry)
+    while_rendering(
+        monkeypatch,
+        lambda: asyncio.run_coroutine_threadsafe(c.set("here", "x" * 40), loop).result(),
+    )
+    assert await db.compact() == ["c"]
+    assert len(staled) == 1
+    assert b"undone" not in (path / "c.journal").read_bytes()
+    assert [p.name for p in path.iterdir() if atomic.TEMP_MARKER in p.name] == []
+    expected = {**RECORDS, "journaled": 1, "here": "x" * 40}
+    assert dict(await c.items()) == expected
+    await db.close()
+    assert fresh.submit(read_view_afresh, str(path)).result() == {"c": expected}
+
+
+@pytest.mark.parametrize("failing", ["pread", "write", "fdatasync"])
+async def test_a_copy_that_fails_leaves_the_swap_to_write_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh: ProcessPoolExecutor, failing: str
+) -> None:
+    path = tmp_path / "db"
+    db = await seeded(path)
+    c = await db.get_collection("c")
+    loop = asyncio.get_running_loop()
+    real_carry, real_call = compaction._carry_ahead, getattr(os, failing)
+    copying = []
+
+    def failing_call(*args: Any) -> Any:
+        if copying:
+            raise OSError(5, "injected")
+        return real_call(*args)
+
+    def carry_with_a_failure(store: Any, taken: rewrite.Capture) -> Any:
+        copying.append(True)
+        try:
+            return real_carry(store, taken)
+        finally:
+            copying.clear()
+
+    monkeypatch.setattr(os, failing, failing_call)
+    monkeypatch.setattr(compaction, "_carry_ahead", carry_with_a_failure)
+    while_rendering(
+        monkeypatch, lambda: asyncio.run_coroutine_threadsafe(c.set("here", 1), loop).result()
+    )
+    assert await db.compact() == ["c"]
+    assert [p.name for p in path.iterdir() if atomic.TEMP_MARKER in p.name] == []
+    assert b'"here"' in (path / "c.journal").read_bytes()
+    expected = {**RECORDS, "journaled": 1, "here": 1}
+    await db.close()
+    assert fresh.submit(read_view_afresh, str(path)).result() == {"c": expected}

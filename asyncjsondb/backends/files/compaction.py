@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import DatabaseError
-from . import atomic, rewrite, snapshot
+from . import atomic, journal, rewrite, snapshot
 from .journal import JournalFile
 from .layout import CollectionFiles
 from .store import CollectionStore
@@ -66,12 +66,14 @@ def _render_and_swap(store: CollectionStore, taken: rewrite.Capture) -> bool:
     """Render ``taken`` off the locks, then swap it in under them; False when the files
     changed meanwhile (another process compacted, dropped or restored the collection)."""
     rendered: Rendered | None = None
+    carry: Carry | None = None
     swapped = False
     try:
         error: DatabaseError | None = None
         try:
             temp, fd = rewrite.render(taken)
-            rendered = Rendered(temp, fd, taken.end)
+            carry = _carry_ahead(store, taken)
+            rendered = Rendered(temp, fd, taken.end, carry)
         except DatabaseError as exc:  # judged under the locks: did the files change?
             error = exc
         with store.locked():
@@ -87,6 +89,8 @@ def _render_and_swap(store: CollectionStore, taken: rewrite.Capture) -> bool:
     finally:
         if rendered is not None:
             rewrite.discard(rendered.temp, rendered.fd)
+        if carry is not None:
+            carry.discard()
         if swapped:  # both old files are retired: free their blocks off the locks
             for fd in (taken.snapshot_fd, taken.journal_fd):
                 if fd >= 0:
@@ -140,13 +144,57 @@ def fold_at_close(store: CollectionStore) -> None:
         compact(store)
 
 
+@dataclass
+class Carry:
+    """The records appended while the child rendered, copied off the locks into a claimed temp
+    file (with zeros ahead) and synced there, so that the swap, under the locks, writes and
+    syncs only those appended since: the copy is as long as the render took."""
+
+    temp: Path
+    fd: int
+    copied: bytes
+
+    def discard(self) -> None:
+        """Drop the temp file, unless the swap made it the new journal (``fd`` is -1 then)."""
+        if self.fd >= 0:
+            rewrite.discard(self.temp, self.fd)
+            self.fd = -1
+
+
 @dataclass(frozen=True)
 class Rendered:
-    """A new ``<name>.json`` written off the locks (``rewrite``) from the journal up to ``end``."""
+    """A new ``<name>.json`` written off the locks (``rewrite``) from the journal up to ``end``,
+    and the records appended since that were copied off the locks too, if any."""
 
     temp: Path
     fd: int
     end: int
+    carry: Carry | None = None
+
+
+def _carry_ahead(store: CollectionStore, taken: rewrite.Capture) -> Carry | None:
+    """Copy the journal's records past ``taken.end`` (as far as this process has seen them) to a
+    claimed temp file, off the locks; None when there are none, or on any failure (the swap
+    then writes them all). The swap checks the copy against the journal it reads under the
+    locks: a failed append cut back meanwhile shows there."""
+    current = store.journal
+    if current is None or current.inode != taken.journal_inode or current.offset <= taken.end:
+        return None
+    upto = current.offset
+    try:
+        temp, fd = atomic.create_claimed_temp(store.paths.next_journal)
+    except DatabaseError:
+        return None
+    carry = Carry(temp, fd, b"")
+    try:
+        path = store.paths.journal
+        carry.copied = rewrite.read_at(taken.journal_fd, upto - taken.end, taken.end, path)
+        rewrite.write_all(fd, carry.copied + journal.zeros_ahead(len(carry.copied)))
+        os.fdatasync(fd)
+    except (OSError, DatabaseError):
+        carry.discard()
+        return None
+    return carry
 
 
 def fold_journal_locked(store: CollectionStore, rendered: Rendered | None = None) -> None:
@@ -177,7 +225,8 @@ def fold_journal_locked(store: CollectionStore, rendered: Rendered | None = None
     next_fd: int | None = None
     try:
         if carried:
-            next_fd = _write_next(paths.next_journal, carried)
+            carry = rendered.carry if rendered is not None else None
+            next_fd = _write_next(paths.next_journal, carried, carry)
         if rendered is not None:  # ``write_atomically`` synced the folder already
             atomic.fsync_directory(paths.directory)
         os.replace(paths.journal, paths.folded)
@@ -220,10 +269,22 @@ def _carried(store: CollectionStore, end: int) -> bytes:
     return rewrite.read_at(current.fd, current.offset - end, end, current.path)
 
 
-def _write_next(path: Path, carried: bytes) -> int:
+def _write_next(path: Path, carried: bytes, carry: Carry | None) -> int:
+    """The new journal, holding ``carried`` and the most zeros ahead: writers are busy (they
+    wrote during the compaction), and an append that grew the file would wait for the file
+    system to commit the frees of the old files (``free_in_steps``) with its new size. From
+    ``carry``, when it holds the start of ``carried``: only the rest is written then."""
+    if carry is not None and carry.fd >= 0 and carried.startswith(carry.copied):
+        rest = carried[len(carry.copied) :]
+        if rest:
+            rewrite.write_all_at(carry.fd, rest, len(carry.copied))
+        os.fdatasync(carry.fd)
+        os.replace(carry.temp, path)
+        fd, carry.fd = carry.fd, -1
+        return fd
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        rewrite.write_all(fd, carried)
+        rewrite.write_all(fd, carried + journal.zeros_ahead(len(carried)))
         os.fdatasync(fd)
     except BaseException:
         os.close(fd)

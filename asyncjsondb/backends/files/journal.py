@@ -285,8 +285,7 @@ class JournalFile:
         start, end = self.offset, self.offset + len(payload)
         self._size_before_append = self.size
         if end > self.size:
-            ahead = _round_up(end + min(max(end, _PAGE), _AHEAD), _PAGE) - end
-            payload += bytes(ahead)
+            payload += zeros_ahead(end, min(max(end, _PAGE), _AHEAD))
         try:
             written = os.pwrite(self.fd, payload, start)
             while written < len(payload):
@@ -333,6 +332,12 @@ _SECTOR = 512  # the smallest unit a disk writes whole
 _AHEAD = 64 * 1024  # at most this many zeros ahead of the last frame: one fdatasync in ~300
 # small appends commits a new size, and a reader catching up reads at most this much in vain
 _ZEROS = bytes(_AHEAD + _PAGE)
+
+
+def zeros_ahead(end: int, at_least: int = _AHEAD) -> bytes:
+    """The zeros to write past a journal's records ending at ``end``: ``at_least`` bytes, up
+    to the next page boundary."""
+    return bytes(_round_up(end + at_least, _PAGE) - end)
 
 
 def _round_up(size: int, unit: int) -> int:

@@ -264,6 +264,7 @@ _ROLES = (
 _WRITTEN_ROLES = (
     "snapshot",
     "compacting",
+    "next_journal",
     "staged",
     "indexes",
 )  # the files written through a temp file

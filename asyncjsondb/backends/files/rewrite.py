@@ -29,7 +29,7 @@ from .layout import CollectionFiles
 
 SYNC_EVERY = 1 << 18  # bytes written between two fdatasyncs of the new file
 REST = 1.0  # after each sync, rest this many times as long as it took: the disk is the writers'
-_FREE_STEP = 64 << 20  # bytes of an old file freed at a time (``free_in_steps``)
+_FREE_STEP = 8 << 20  # bytes of an old file freed at a time (``free_in_steps``)
 CHILD_MODULE = __name__  # what ``python -m`` runs as the child (tests run it under faults)
 
 
@@ -112,13 +112,19 @@ def discard(temp: Path, fd: int) -> None:
 
 
 def free_in_steps(fd: int) -> None:
-    """Free the blocks of a retired, unlinked file a step at a time, then close it: one large
-    free would keep the file system busy for as long, and it is done off the locks."""
+    """Free the blocks of a retired, unlinked file a step at a time, then close it, off the
+    locks. Each step is committed (an fdatasync) and followed by a rest as long as that took,
+    like the child's writes: one large free would keep the file system busy for as long (with
+    the ``discard`` mount option it trims every freed block at the commit), and writers'
+    fsyncs would queue behind it."""
     with contextlib.suppress(OSError):
         size = os.fstat(fd).st_size
         while size > 0:
             size = max(0, size - _FREE_STEP)
+            started = time.monotonic()
             os.ftruncate(fd, size)
+            os.fdatasync(fd)
+            time.sleep(REST * (time.monotonic() - started))
     with contextlib.suppress(OSError):
         os.close(fd)
 
@@ -180,6 +186,13 @@ def write_all(fd: int, payload: bytes) -> None:
     view = memoryview(payload)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def write_all_at(fd: int, payload: bytes, offset: int) -> None:
+    view = memoryview(payload)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
 
 
 def main(argv: list[str]) -> int:
