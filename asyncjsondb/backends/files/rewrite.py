@@ -119,8 +119,8 @@ def free_in_steps(fd: int) -> None:
     fsyncs would queue behind it."""
     with contextlib.suppress(OSError):
         size = os.fstat(fd).st_size
-        while size > 0:
-            size = max(0, size - _FREE_STEP)
+        while size > _FREE_STEP:  # a last step's blocks are freed by the close
+            size -= _FREE_STEP
             started = time.monotonic()
             os.ftruncate(fd, size)
             os.fdatasync(fd)
