@@ -41,6 +41,9 @@ def _compaction(rows: list[Row]) -> Iterator[Verdict]:
         return
     _, p99, worst = ours.spread
     measured = f"max {_ms(worst)}, p99 {_ms(p99)} over {ours.ops} sets"
+    quiet = find(rows, compaction.WORKLOAD, f"{compaction.OURS} quiet")
+    if quiet is not None and quiet.spread is not None:  # the disk's own spikes, for reading it
+        measured += f"; with no compaction max {_ms(quiet.spread[2])}"
     if raw is not None and raw.spread is not None:
         measured += f"; append+fsync max {_ms(raw.spread[2])}"
     check = f"worst set while {ours.size:,} compact"

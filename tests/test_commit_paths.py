@@ -343,3 +343,38 @@ async def test_the_attack_scenarios_take_the_path_they_attack(
         assert await read_view(db) == attack.expect(BEFORE)
     finally:
         await db.close()
+
+
+async def test_writes_go_on_while_an_automatic_compaction_renders(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An automatic compaction runs in a pool job of its own: writes made while its child
+    renders commit (inline or in the pool) instead of queueing behind it, and are carried."""
+    from asyncjsondb.backends.files import rewrite
+
+    monkeypatch.setattr(compaction, "OFF_LOCK_MIN_BYTES", 0)
+    rendering, release = threading.Event(), threading.Event()
+    real_render = rewrite.render
+
+    def render(taken: Any) -> Any:
+        rendering.set()
+        assert release.wait(30), "the test never released the render"
+        return real_render(taken)
+
+    monkeypatch.setattr(rewrite, "render", render)
+    async with AsyncJSONDB(db_path, cache_ttl=FOREVER, compact_min_bytes=300) as db:
+        c = await db.get_collection("c")
+        written = 0
+        while not rendering.is_set():  # until one write finds compaction due
+            await c.set(f"k{written}", "x" * 20)
+            written += 1
+            assert written < 100, "never compacted"
+        try:
+            for n in range(20):  # each would wait for the render if it queued behind it
+                await asyncio.wait_for(c.set(f"during{n}", n), timeout=5)
+            await asyncio.wait_for(c.set_many({f"many{n}": n for n in range(300)}), 5)
+        finally:
+            release.set()
+        assert await c.count() == written + 320
+    async with AsyncJSONDB(db_path) as again:
+        assert await (await again.get_collection("c")).count() == written + 320

@@ -372,8 +372,8 @@ async def test_the_swap_writes_only_the_records_appended_since_the_copy(
     loop = asyncio.get_running_loop()
     real_carry, written_under_locks = compaction._carry_ahead, []
 
-    def carry_then_write_elsewhere(store: Any, taken: rewrite.Capture) -> Any:
-        carry = real_carry(store, taken)  # holds "here", appended by this process
+    def carry_then_write_elsewhere(taken: rewrite.Capture) -> Any:
+        carry = real_carry(taken)  # holds "here", appended by this process
         other_process_sets(path, "elsewhere")  # appended after the copy
         return carry
 
@@ -411,8 +411,8 @@ async def test_a_copy_the_journal_no_longer_holds_is_not_used(
     real_carry = compaction._carry_ahead
     undone, staled = b'00000000s7:"undone"1\n', []
 
-    def stale_carry(store: Any, taken: rewrite.Capture) -> Any:
-        carry = real_carry(store, taken)
+    def stale_carry(taken: rewrite.Capture) -> Any:
+        carry = real_carry(taken)
         if carry is None:  # the fold at close: nothing appended meanwhile
             return None
         staled.append(carry)
@@ -435,7 +435,7 @@ async def test_a_copy_the_journal_no_longer_holds_is_not_used(
     assert fresh.submit(read_view_afresh, str(path)).result() == {"c": expected}
 
 
-@pytest.mark.parametrize("failing", ["pread", "write", "fdatasync"])
+@pytest.mark.parametrize("failing", ["pread", "write", "fsync"])
 async def test_a_copy_that_fails_leaves_the_swap_to_write_everything(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh: ProcessPoolExecutor, failing: str
 ) -> None:
@@ -444,17 +444,19 @@ async def test_a_copy_that_fails_leaves_the_swap_to_write_everything(
     c = await db.get_collection("c")
     loop = asyncio.get_running_loop()
     real_carry, real_call = compaction._carry_ahead, getattr(os, failing)
-    copying = []
+    copying: list[bool] = []
+    failed: list[str] = []
 
     def failing_call(*args: Any) -> Any:
         if copying:
+            failed.append(failing)
             raise OSError(5, "injected")
         return real_call(*args)
 
-    def carry_with_a_failure(store: Any, taken: rewrite.Capture) -> Any:
+    def carry_with_a_failure(taken: rewrite.Capture) -> Any:
         copying.append(True)
         try:
-            return real_carry(store, taken)
+            return real_carry(taken)
         finally:
             copying.clear()
 
@@ -464,8 +466,10 @@ async def test_a_copy_that_fails_leaves_the_swap_to_write_everything(
         monkeypatch, lambda: asyncio.run_coroutine_threadsafe(c.set("here", 1), loop).result()
     )
     assert await db.compact() == ["c"]
+    assert failed == [failing]  # the copy failed, and the swap wrote the records itself
     assert [p.name for p in path.iterdir() if atomic.TEMP_MARKER in p.name] == []
-    assert b'"here"' in (path / "c.journal").read_bytes()
+    carried = (path / "c.journal").read_bytes()
+    assert b'"here"' in carried and carried.endswith(b"\0" * 4096)
     expected = {**RECORDS, "journaled": 1, "here": 1}
     await db.close()
     assert fresh.submit(read_view_afresh, str(path)).result() == {"c": expected}

@@ -13,6 +13,7 @@ from asyncjsondb.names import MAX_NAME_LENGTH
 
 # Legal names built from the pieces other collections' file names are made of.
 PIECES = ["n", ".json", ".journal", ".lock", ".compacting", ".folded", ".restoring", ".dropped"]
+PIECES += [".next"]
 PIECES += [".tmp-", "0123456789ab", "-", "_", "1"]
 names = (
     st.lists(st.sampled_from(PIECES), min_size=1, max_size=6)

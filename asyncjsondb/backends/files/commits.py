@@ -67,6 +67,7 @@ class CommitQueue:
         self._pending_lock = threading.Lock()  # guards _pending, _scheduled and _gathering
         self._drain_lock = threading.Lock()
         self._scheduled = False  # a pool job is queued or running
+        self._compacting = False  # an automatic compaction's pool job is queued or running
         self._gathering: dict[asyncio.AbstractEventLoop, list[Pending]] = {}
         self._syncs: deque[float] = deque(maxlen=_SYNCS)  # the last fsyncs' durations
         self.inline = 0
@@ -149,23 +150,23 @@ class CommitQueue:
                 return
 
     def _drain(self) -> None:
-        """The pool job: commit what is queued, compact if due, hand on if more arrived.
+        """The pool job: commit what is queued, hand on if more arrived, start a compaction if
+        one is due.
 
         It hands on before its waiters wake (a waiter that writes again at once finds the pool
-        idle, and may commit inline), unless it compacts: writes made meanwhile queue behind."""
+        idle, and may commit inline)."""
         handed_on = False
         try:
             with self._drain_lock:
                 outcomes = self._commit_queued()
-                if not (outcomes and self.store.compaction_due()):
-                    self._hand_on()
-                    handed_on = True
+                self._hand_on()
+                handed_on = True
                 _deliver(outcomes)
-            if not handed_on:
-                self._compact_if_due()
         finally:  # whatever happened, the queue is never left without a job to drain it
             if not handed_on:
                 self._hand_on()
+        if outcomes:
+            self._compact_in_pool_if_due()
 
     def _hand_on(self) -> None:
         with self._pending_lock:
@@ -174,20 +175,22 @@ class CommitQueue:
             executor().submit(self._drain)
 
     def _compact_in_pool_if_due(self) -> None:
-        """After an inline commit: compaction, if due, runs in the pool, never on the loop, and
-        the writes made meanwhile queue behind it (the journal stays bounded)."""
+        """After a commit: compaction, if due, runs in a pool job of its own, never on the loop,
+        and writes go on meanwhile (a large collection is compacted off the locks: its writers
+        wait for the swap only, not for the ten seconds a million records take to render)."""
         if self.store.compaction_due():
             with self._pending_lock:
-                start = not self._scheduled
-                self._scheduled = True
-            if start:  # else the pool job that runs will compact after its commit
-                executor().submit(self._compact_then_drain)
+                start = not self._compacting
+                self._compacting = True
+            if start:
+                executor().submit(self._compact_job)
 
-    def _compact_then_drain(self) -> None:
+    def _compact_job(self) -> None:
         try:
             self._compact_if_due()
         finally:
-            self._drain()
+            with self._pending_lock:
+                self._compacting = False
 
     def _compact_if_due(self) -> None:
         if self.store.usable:

@@ -72,8 +72,8 @@ def _render_and_swap(store: CollectionStore, taken: rewrite.Capture) -> bool:
         error: DatabaseError | None = None
         try:
             temp, fd = rewrite.render(taken)
-            carry = _carry_ahead(store, taken)
-            rendered = Rendered(temp, fd, taken.end, carry)
+            rendered = Rendered(temp, fd, taken.end)
+            carry = rendered.carry = _carry_ahead(taken)
         except DatabaseError as exc:  # judged under the locks: did the files change?
             error = exc
         with store.locked():
@@ -161,7 +161,7 @@ class Carry:
             self.fd = -1
 
 
-@dataclass(frozen=True)
+@dataclass
 class Rendered:
     """A new ``<name>.json`` written off the locks (``rewrite``) from the journal up to ``end``,
     and the records appended since that were copied off the locks too, if any."""
@@ -172,29 +172,51 @@ class Rendered:
     carry: Carry | None = None
 
 
-def _carry_ahead(store: CollectionStore, taken: rewrite.Capture) -> Carry | None:
-    """Copy the journal's records past ``taken.end`` (as far as this process has seen them) to a
-    claimed temp file, off the locks; None when there are none, or on any failure (the swap
-    then writes them all). The swap checks the copy against the journal it reads under the
-    locks: a failed append cut back meanwhile shows there."""
-    current = store.journal
-    if current is None or current.inode != taken.journal_inode or current.offset <= taken.end:
-        return None
-    upto = current.offset
+def _carry_ahead(taken: rewrite.Capture) -> Carry | None:
+    """Copy the whole lines the journal holds past ``taken.end`` (whoever appended them) to a
+    claimed temp file, off the locks: first paced like the child's writes, then the lines
+    appended meanwhile. None when there are none, or on any failure (the swap then writes them
+    all). The swap uses the copy only where the journal, read under the locks, starts with it:
+    an append copied and then cut back (its fsync failed), or a dead writer's torn line, shows
+    there."""
     try:
-        temp, fd = atomic.create_claimed_temp(store.paths.next_journal)
+        temp, fd = atomic.create_claimed_temp(taken.paths.next_journal)
     except DatabaseError:
         return None
     carry = Carry(temp, fd, b"")
     try:
-        path = store.paths.journal
-        carry.copied = rewrite.read_at(taken.journal_fd, upto - taken.end, taken.end, path)
-        rewrite.write_all(fd, carry.copied + journal.zeros_ahead(len(carry.copied)))
-        os.fdatasync(fd)
+        for paced in (True, False):
+            start = len(carry.copied)
+            lines = _lines_past(taken, taken.end + start)
+            if not lines:
+                break
+            carry.copied += lines
+            os.lseek(fd, start, os.SEEK_SET)
+            tail = journal.zeros_ahead(len(carry.copied))
+            if paced:
+                rewrite.write_paced(fd, [*rewrite.pieces(lines), tail])
+            else:
+                rewrite.write_all(fd, lines + tail)
+                os.fdatasync(fd)
     except (OSError, DatabaseError):
         carry.discard()
         return None
+    except BaseException:
+        carry.discard()
+        raise
+    if not carry.copied:
+        carry.discard()
+        return None
     return carry
+
+
+def _lines_past(taken: rewrite.Capture, start: int) -> bytes:
+    """The journal's bytes from ``start`` to its last newline (not the zeros ahead, nor a
+    line being appended)."""
+    path = taken.paths.journal
+    size = os.fstat(taken.journal_fd).st_size
+    raw = rewrite.read_at(taken.journal_fd, size - start, start, path) if size > start else b""
+    return raw[: raw.rfind(b"\n") + 1]
 
 
 def fold_journal_locked(store: CollectionStore, rendered: Rendered | None = None) -> None:
@@ -271,8 +293,9 @@ def _carried(store: CollectionStore, end: int) -> bytes:
 
 def _write_next(path: Path, carried: bytes, carry: Carry | None) -> int:
     """The new journal, holding ``carried`` and the most zeros ahead: writers are busy (they
-    wrote during the compaction), and an append that grew the file would wait for the file
-    system to commit the frees of the old files (``free_in_steps``) with its new size. From
+    wrote during the compaction), and the first few hundred appends then overwrite zeros instead
+    of growing the file, which would make their fsyncs wait for the file system to commit the
+    frees of the old files (``free_in_steps``) with the new size. From
     ``carry``, when it holds the start of ``carried``: only the rest is written then."""
     if carry is not None and carry.fd >= 0 and carried.startswith(carry.copied):
         rest = carried[len(carry.copied) :]

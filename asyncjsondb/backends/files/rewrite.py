@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,10 +162,10 @@ def fold(snapshot_fd: int, journal_fd: int, end: int, path: Path) -> dict[str, b
     return data
 
 
-def write_paced(fd: int, chunks: Iterable[bytes], parent: int) -> None:
+def write_paced(fd: int, chunks: Iterable[bytes | memoryview], parent: int | None = None) -> None:
     """Write ``chunks`` to ``fd``, syncing every ``SYNC_EVERY`` bytes and resting as long as
-    each sync took; stop if the parent died (nobody would swap the file in)."""
-    pending: list[bytes] = []
+    each sync took; in the child, stop if the ``parent`` died (nobody would swap the file in)."""
+    pending: list[bytes | memoryview] = []
     size = 0
     for chunk in chunks:
         pending.append(chunk)
@@ -176,10 +176,16 @@ def write_paced(fd: int, chunks: Iterable[bytes], parent: int) -> None:
             started = time.monotonic()
             os.fdatasync(fd)
             time.sleep(REST * (time.monotonic() - started))
-            if os.getppid() != parent:
+            if parent is not None and os.getppid() != parent:
                 raise SystemExit("the parent died: nobody would use the new file")
     write_all(fd, b"".join(pending))
     os.fsync(fd)
+
+
+def pieces(payload: bytes) -> Iterator[memoryview]:
+    """``payload`` in pieces of ``SYNC_EVERY`` bytes, for ``write_paced``."""
+    view = memoryview(payload)
+    return (view[start : start + SYNC_EVERY] for start in range(0, len(view), SYNC_EVERY))
 
 
 def write_all(fd: int, payload: bytes) -> None:
