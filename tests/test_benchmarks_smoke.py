@@ -8,6 +8,7 @@ when a server answers; its schemas must be gone afterwards, also after a failure
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 from pathlib import Path
 
@@ -135,3 +136,22 @@ async def test_without_a_server_the_run_goes_on_and_says_why() -> None:
     server, note = await postgres_server("postgresql://postgres@127.0.0.1:1/test")
     assert server is None and note.startswith("PostgreSQL rows skipped: no PostgreSQL server")
     assert await postgres_server(None) == (None, "PostgreSQL rows left out (--no-postgres)")
+
+
+def test_set_cost_splits_a_set_and_leaves_the_engine_unpatched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    from asyncjsondb.backends.files import journal
+    from benchmarks import set_cost
+
+    before = (journal._sync_data, os.pwrite)
+    assert set_cost.main(["--ops", "30", "--rounds", "1", "--dir", str(tmp_path)]) == 0
+    assert (journal._sync_data, os.pwrite) == before
+    printed = capsys.readouterr().out
+    found = (re.match(r"\s+(.+?)\s{2,}(-?[\d.]+) us", line) for line in printed.splitlines())
+    figures = {match[1]: float(match[2]) for match in found if match}
+    assert set(figures) >= {"per set", "its fdatasync", "its pwrite", "bare fdatasync"}
+    assert figures["per set"] > figures["its fdatasync"] > 0
+    assert list(tmp_path.iterdir()) == []  # its temporary folder is gone
