@@ -363,13 +363,24 @@ def test_check_leaves_a_conflicting_carried_journal_to_a_human(tmp_path: Path) -
 # -- the carried records are copied ahead, off the locks (``compaction._carry_ahead``) -----------
 
 
+async def seeded_with_a_set_while_rendering(
+    path: Path, monkeypatch: pytest.MonkeyPatch, value: Any
+) -> tuple[AsyncJSONDB, Any]:
+    """``seeded``, and ``c["here"] = value`` set by this process while the child renders."""
+    db = await seeded(path)
+    c = await db.get_collection("c")
+    loop = asyncio.get_running_loop()
+    while_rendering(
+        monkeypatch, lambda: asyncio.run_coroutine_threadsafe(c.set("here", value), loop).result()
+    )
+    return db, c
+
+
 async def test_the_swap_writes_only_the_records_appended_since_the_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh: ProcessPoolExecutor
 ) -> None:
     path = tmp_path / "db"
-    db = await seeded(path)
-    c = await db.get_collection("c")
-    loop = asyncio.get_running_loop()
+    db, _ = await seeded_with_a_set_while_rendering(path, monkeypatch, 1)
     real_carry, written_under_locks = compaction._carry_ahead, []
 
     def carry_then_write_elsewhere(taken: rewrite.Capture) -> Any:
@@ -384,9 +395,6 @@ async def test_the_swap_writes_only_the_records_appended_since_the_copy(
     real_write_all_at = rewrite.write_all_at
     monkeypatch.setattr(compaction, "_carry_ahead", carry_then_write_elsewhere)
     monkeypatch.setattr(rewrite, "write_all_at", write_all_at)
-    while_rendering(
-        monkeypatch, lambda: asyncio.run_coroutine_threadsafe(c.set("here", 1), loop).result()
-    )
     assert await db.compact() == ["c"]
     assert len(written_under_locks) == 1
     assert b'"elsewhere"' in written_under_locks[0] and b'"here"' not in written_under_locks[0]
@@ -405,9 +413,7 @@ async def test_a_copy_the_journal_no_longer_holds_is_not_used(
     """As after an append copied ahead, then cut back (its fsync failed): the swap writes the
     records the journal holds, and the stale copy goes."""
     path = tmp_path / "db"
-    db = await seeded(path)
-    c = await db.get_collection("c")
-    loop = asyncio.get_running_loop()
+    db, c = await seeded_with_a_set_while_rendering(path, monkeypatch, "x" * 40)
     real_carry = compaction._carry_ahead
     undone, staled = b'00000000s7:"undone"1\n', []
 
@@ -421,10 +427,6 @@ async def test_a_copy_the_journal_no_longer_holds_is_not_used(
         return carry
 
     monkeypatch.setattr(compaction, "_carry_ahead", stale_carry)
-    while_rendering(
-        monkeypatch,
-        lambda: asyncio.run_coroutine_threadsafe(c.set("here", "x" * 40), loop).result(),
-    )
     assert await db.compact() == ["c"]
     assert len(staled) == 1
     assert b"undone" not in (path / "c.journal").read_bytes()
@@ -440,9 +442,7 @@ async def test_a_copy_that_fails_leaves_the_swap_to_write_everything(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh: ProcessPoolExecutor, failing: str
 ) -> None:
     path = tmp_path / "db"
-    db = await seeded(path)
-    c = await db.get_collection("c")
-    loop = asyncio.get_running_loop()
+    db, _ = await seeded_with_a_set_while_rendering(path, monkeypatch, 1)
     real_carry, real_call = compaction._carry_ahead, getattr(os, failing)
     copying: list[bool] = []
     failed: list[str] = []
@@ -462,9 +462,6 @@ async def test_a_copy_that_fails_leaves_the_swap_to_write_everything(
 
     monkeypatch.setattr(os, failing, failing_call)
     monkeypatch.setattr(compaction, "_carry_ahead", carry_with_a_failure)
-    while_rendering(
-        monkeypatch, lambda: asyncio.run_coroutine_threadsafe(c.set("here", 1), loop).result()
-    )
     assert await db.compact() == ["c"]
     assert failed == [failing]  # the copy failed, and the swap wrote the records itself
     assert [p.name for p in path.iterdir() if atomic.TEMP_MARKER in p.name] == []
