@@ -295,8 +295,8 @@ def _write_next(path: Path, carried: bytes, carry: Carry | None) -> int:
     """The new journal, holding ``carried`` and the most zeros ahead: writers are busy (they
     wrote during the compaction), and the first few hundred appends then overwrite zeros instead
     of growing the file, which would make their fsyncs wait for the file system to commit the
-    frees of the old files (``free_in_steps``) with the new size. From
-    ``carry``, when it holds the start of ``carried``: only the rest is written then."""
+    frees of the old files (``free_in_steps``) with the new size. When ``carry`` holds the
+    start of ``carried``, it becomes the new journal and only the rest is written."""
     if carry is not None and carry.fd >= 0 and carried.startswith(carry.copied):
         rest = carried[len(carry.copied) :]
         if rest:
