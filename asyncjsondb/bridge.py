@@ -14,8 +14,9 @@ import asyncio
 import functools
 import os
 import threading
+import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
@@ -67,6 +68,22 @@ def _reset_fork_aware() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_fork_aware)
+
+
+def sharing_the_gil(steps: Iterable[T], every: float = 0.002) -> Iterator[T]:
+    """``steps``, as a pool thread takes them, letting event loops in every ``every`` seconds.
+
+    A thread that computes without a system call keeps the GIL until the interpreter forces a
+    switch (``sys.getswitchinterval()``, 5 ms), so a loop whose timer came due waits that long,
+    often twice in a row. ``time.sleep(0)`` releases the GIL, and a waiting thread takes it then.
+    Each release lets a loop run a turn, so releasing after every step would stretch work done
+    under the collection's locks several times over: only every ``every`` seconds."""
+    due = time.perf_counter() + every
+    for step in steps:
+        yield step
+        if time.perf_counter() >= due:
+            time.sleep(0)
+            due = time.perf_counter() + every
 
 
 async def run_blocking(function: Callable[..., T], *args: object) -> T:

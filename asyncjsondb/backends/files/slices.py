@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import TypeVar
 
-from ...bridge import run_blocking
+from ...bridge import run_blocking, sharing_the_gil
 from ...codec import bulk_decoding, holding
 from ...steps import Steps, drained
 from .store import CollectionStore
@@ -92,8 +92,8 @@ class Copy:
 
     def __init__(self, data: dict[str, bytes]) -> None:
         keys, values = iter(data), iter(data.values())  # the same order: nobody writes meanwhile
-        self._keys = list(iter(lambda: list(islice(keys, SLICE)), []))
-        self._values = list(iter(lambda: list(islice(values, SLICE)), []))
+        self._keys = list(sharing_the_gil(iter(lambda: list(islice(keys, SLICE)), [])))
+        self._values = list(sharing_the_gil(iter(lambda: list(islice(values, SLICE)), [])))
         self._length = len(data)
         holding(2 * self._length)  # made in a ``bulk_decoding``: no young pass visits them all
 
@@ -112,4 +112,4 @@ def _copy_under_mutex(store: CollectionStore, view: View[T]) -> list[list[T]]:
     call, so that the interpreter can switch to the event loop's thread between them."""
     with store.mutex:
         entries = iter(view(store.data))
-        return list(iter(lambda: list(islice(entries, SLICE)), []))
+        return list(sharing_the_gil(iter(lambda: list(islice(entries, SLICE)), [])))

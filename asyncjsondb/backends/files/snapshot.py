@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
+from ...bridge import sharing_the_gil
 from ...codec import (
     DecodeError,
     IntegerRangeError,
@@ -66,7 +67,7 @@ def _parse_lines(raw: bytes) -> dict[str, bytes] | None:
     """
     data: dict[str, bytes] = {}
     try:
-        for block in _blocks(raw):
+        for block in sharing_the_gil(_blocks(raw)):
             count = block.count(b"\n")
             lines = _PLAIN_LINE.findall(block)
             if len(lines) == count:  # no key holds an escape: its text is the key
