@@ -470,3 +470,46 @@ async def test_a_copy_that_fails_leaves_the_swap_to_write_everything(
     expected = {**RECORDS, "journaled": 1, "here": 1}
     await db.close()
     assert fresh.submit(read_view_afresh, str(path)).result() == {"c": expected}
+
+
+PARENT_OF_A_CHILD = """
+import os, subprocess, sys
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1], str(os.getpid())])
+print(child.pid, flush=True)
+child.wait()
+"""
+RENDERING_CHILD = """
+import sys, time
+from asyncjsondb.backends.files.rewrite import _die_with
+_die_with(int(sys.argv[1]))
+print("rendering", flush=True)  # to the parent's stdout: the test's pipe
+time.sleep(60)  # as long as a large render
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_rendering_child_dies_with_its_parent() -> None:
+    """A writer killed mid-compaction takes its child along at once: the child's claim on its
+    temp file would otherwise keep the next open from removing it until the child's next sync."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT_OF_A_CHILD, RENDERING_CHILD], stdout=subprocess.PIPE
+    )
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    assert parent.stdout.readline() == b"rendering\n"  # past its request to die with the parent
+    parent.kill()
+    parent.wait(10)
+    parent.stdout.close()
+    deadline = time.monotonic() + 10
+    while _alive(child):
+        assert time.monotonic() < deadline, "the child outlived its parent"
+        time.sleep(0.01)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # an orphan that died waits as a zombie for init
+        return stat.read().split(") ")[1][0] != "Z"

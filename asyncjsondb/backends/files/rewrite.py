@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -201,8 +202,27 @@ def write_all_at(fd: int, payload: bytes, offset: int) -> None:
         view, offset = view[written:], offset + written
 
 
+def _die_with(parent: int) -> None:
+    """Be killed as soon as ``parent`` dies (Linux: ``PR_SET_PDEATHSIG``). A dead parent swaps
+    nothing in, and the claim this child holds on the temp file would keep the next process
+    that opens the collection from removing it; elsewhere ``write_paced`` checks at each sync.
+    (Linux sends the signal when the thread that started the child ends: that pool thread waits
+    in ``render`` for as long as the child runs.)"""
+    with contextlib.suppress(OSError, AttributeError, ImportError):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it died before the request was made
+        raise SystemExit("the parent died: nobody would use the new file")
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def main(argv: list[str]) -> int:
     snapshot_fd, journal_fd, out_fd, end, parent = map(int, argv[:5])
+    _die_with(parent)
     with contextlib.suppress(OSError):
         os.nice(10)  # the parent's writers come first
     data = fold(snapshot_fd, journal_fd, end, Path(argv[5]))
