@@ -75,9 +75,11 @@ def sharing_the_gil(steps: Iterable[T], every: float = 0.002) -> Iterator[T]:
 
     A thread that computes without a system call keeps the GIL until the interpreter forces a
     switch (``sys.getswitchinterval()``, 5 ms), so a loop whose timer came due waits that long,
-    often twice in a row. ``time.sleep(0)`` releases the GIL, and a waiting thread takes it then.
-    Each release lets a loop run a turn, so releasing after every step would stretch work done
-    under the collection's locks several times over: only every ``every`` seconds."""
+    often twice in a row. ``time.sleep(0)`` releases the GIL, and a waiting thread usually takes
+    it then: usually, not always (CPython hands it over only on a forced switch, and a waiter that
+    loses the race waits a whole interval again), so this lowers the typical wait, it bounds
+    nothing. Each release lets a loop run a turn, so releasing after every step would stretch
+    work done under the collection's locks several times over: only every ``every`` seconds."""
     due = time.perf_counter() + every
     for step in steps:
         yield step

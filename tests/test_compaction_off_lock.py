@@ -480,10 +480,14 @@ child.wait()
 """
 RENDERING_CHILD = """
 import sys, time
-from asyncjsondb.backends.files.rewrite import _die_with
-_die_with(int(sys.argv[1]))
-print("rendering", flush=True)  # to the parent's stdout: the test's pipe
-time.sleep(60)  # as long as a large render
+from asyncjsondb.backends.files import rewrite
+
+def fold(*args):  # a render as long as a large collection's: it stops here
+    print("rendering", flush=True)  # to the parent's stdout: the test's pipe
+    time.sleep(60)
+
+rewrite.fold = fold
+rewrite.main(["-1", "-1", "-1", "0", sys.argv[1], "unused"])
 """
 
 
@@ -496,7 +500,7 @@ def test_the_rendering_child_dies_with_its_parent() -> None:
     )
     assert parent.stdout is not None
     child = int(parent.stdout.readline())
-    assert parent.stdout.readline() == b"rendering\n"  # past its request to die with the parent
+    assert parent.stdout.readline() == b"rendering\n"  # ``main`` got past ``_die_with``
     parent.kill()
     parent.wait(10)
     parent.stdout.close()
@@ -511,5 +515,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    with open(f"/proc/{pid}/stat") as stat:  # an orphan that died waits as a zombie for init
-        return stat.read().split(") ")[1][0] != "Z"
+    try:
+        with open(f"/proc/{pid}/stat") as stat:  # a dead orphan waits as a zombie for init
+            return stat.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:  # reaped meanwhile
+        return False

@@ -151,8 +151,10 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(
 
 
 def _orphans_let_go(db_path: Path) -> None:
-    """A killed writer's compaction child dies with it and lets go of its temp file (else the
-    reopen would leave that file, still claimed, behind): within seconds, not at its next sync."""
+    """Wait until no process claims a temp file of the folder: a killed writer's compaction
+    child dies with it (``test_the_rendering_child_dies_with_its_parent`` holds that), but a
+    moment later, and a reopen that ran before would find the file still claimed and, rightly,
+    leave it. A wait, not a check: an orphan also lets go when it ends its render."""
     deadline = time.monotonic() + 10
     while claimed := [p.name for p in db_path.iterdir() if ".tmp-" in p.name and is_claimed(p)]:
         assert time.monotonic() < deadline, f"still claimed after the writer died: {claimed}"

@@ -1,6 +1,7 @@
-"""``journal.scan`` reads blocks of plain sets in bulk and everything else line by line: both
-ways must agree on every journal, whole, torn or damaged (the same records and valid end, or
-the same CorruptFileError at the same byte)."""
+"""``journal.scan`` reads blocks of plain sets in bulk and everything else line by line. It must
+agree with the line-by-line scan it replaced (``reference_scan``, kept here as the oracle) on
+every journal, whole, torn, damaged or crafted: the same records and valid end, or the same
+CorruptFileError at the same byte."""
 
 from __future__ import annotations
 
@@ -20,10 +21,35 @@ from asyncjsondb.backends.files.journal import (
     Record,
     SetRecord,
 )
-from asyncjsondb.codec import encode, encode_key
+from asyncjsondb.codec import DecodeError, encode, encode_key, may_hold_big_integers
 from asyncjsondb.errors import CorruptFileError
 
 PATH = Path("c.journal")
+
+
+def reference_scan(buffer: bytes, path: Path, base: int) -> tuple[list[Record], int]:
+    """The scan as it was before the bulk path (c6b9535), one line at a time."""
+    records: list[Record] = []
+    position = 0
+    careful = may_hold_big_integers(buffer)
+    while (newline := buffer.find(b"\n", position)) >= 0:
+        if not journal._verifies(buffer, position, newline):
+            if newline + 1 == len(buffer) and journal._is_torn(buffer, position, newline):
+                break
+            raise CorruptFileError(path, "checksum", position=base + position)
+        try:
+            record = journal.decode_body(buffer[position + 8 : newline])
+            if careful:
+                journal._check_integers(record)
+            records.append(record)
+        except (ValueError, DecodeError) as exc:
+            raise CorruptFileError(path, "not a record", position=base + position) from exc
+        position = newline + 1
+    if len(buffer) - position > 9 and journal._verifies(buffer, position, len(buffer) - 1):
+        raise CorruptFileError(path, "lost newline", position=base + len(buffer) - 1)
+    return records, position
+
+
 plain_keys = st.sampled_from(["a", "b", "user:17", "k" * 30])
 keys = st.one_of(
     plain_keys, plain_keys, plain_keys, st.sampled_from(['q"uote', "back\\slash", "tab\tkey"])
@@ -53,11 +79,29 @@ records = st.one_of(
 
 @st.composite
 def crafted(draw: st.DrawFn) -> bytes:
-    """A frame whose checksum matches a body no writer makes: a set whose stated key length
-    is wrong, which must be refused ("verifies but is not a record") wherever it stands."""
+    """A frame whose checksum matches a body no writer makes, which must be refused ("verifies
+    but is not a record") wherever it stands; or a writer's frame with its checksum in capitals
+    (hex all the same)."""
     key, value = encode_key(draw(plain_keys)), encode(draw(values))
-    body = b"s%d:%b%b" % (draw(st.integers(0, len(key) + 3)), key, value)
-    return b"%08x%b\n" % (zlib.crc32(body), body)
+    length = b"%d" % len(key)
+    body = draw(
+        st.sampled_from(
+            [
+                b"s%d:%b%b" % (draw(st.integers(0, len(key) + 3)), key, value),  # wrong length
+                b"s%b:%b{" % (length, key),  # a value that is not JSON
+                b"s%b:%b%b" % (length, key, b"1" * 25),  # an integer beyond 64 bits
+                b"s%b:%b[%b]" % (length, key, b"9" * 21),
+                b"s3:ab%b" % value,  # a key that is not a JSON string
+                b's5:"a\tb"%b' % value,  # a raw control character in the key
+                b"s" + b"0" * 4400 + b"%b:%b%b" % (length, key, value),  # int() refuses it
+                b"s%b:%b%b" % (length, key, value),  # a plain set after all
+            ]
+        )
+    )
+    checksum = b"%08x" % zlib.crc32(body)
+    if draw(st.booleans()):
+        checksum = checksum.upper()
+    return checksum + body + b"\n"
 
 
 @st.composite
@@ -77,31 +121,27 @@ def journals(draw: st.DrawFn) -> bytes:
     return bytes(buffer)
 
 
-def outcome(buffer: bytes) -> tuple[list[Record], int] | tuple[str, int | None]:
+def outcome(scan: Any, buffer: bytes) -> tuple[list[Record], int] | tuple[str, int | None]:
     try:
-        return journal.scan(buffer, PATH, 100)
+        return scan(buffer, PATH, 100)  # type: ignore[no-any-return]
     except CorruptFileError as exc:
         return ("corrupt", exc.position)
 
 
 @settings(max_examples=1000, deadline=None)
-@given(journals(), st.sampled_from([1, 40, 200, 1 << 17]))
-def test_bulk_and_line_by_line_agree(buffer: bytes, block: int) -> None:
+@given(journals(), st.sampled_from([1, 40, 200, 1 << 14]))
+def test_the_bulk_scan_agrees_with_the_line_by_line_one(buffer: bytes, block: int) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(journal, "_SCAN_BLOCK", block)
-        bulk = outcome(buffer)
-        patch.setattr(journal, "_plain_sets", lambda block, careful: None)
-        line_by_line = outcome(buffer)
-    assert bulk == line_by_line
+        assert outcome(journal.scan, buffer) == outcome(reference_scan, buffer)
 
 
 def test_a_journal_of_plain_sets_is_read_in_bulk(monkeypatch: pytest.MonkeyPatch) -> None:
     """The bulk path is the one taken for the common journal (else the test above proves
     nothing about it)."""
-    buffer = b"".join(
-        journal.frame(a_set(f"key{n}", {"n": n, "pad": "x" * 80})) for n in range(2000)
-    )
-    taken: list[int] = []
+    value = {"pad": "x" * 80}
+    buffer = b"".join(journal.frame(a_set(f"key{n}", value)) for n in range(2000))
+    taken: list[bool] = []
     plain_sets = journal._plain_sets
 
     def counted(block: bytes, careful: bool) -> list[SetRecord] | None:
@@ -111,6 +151,16 @@ def test_a_journal_of_plain_sets_is_read_in_bulk(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(journal, "_plain_sets", counted)
     found, end = journal.scan(buffer, PATH, 0)
-    assert end == len(buffer) and len(found) == 2000
-    assert found[1999] == a_set("key1999", {"n": 1999, "pad": "x" * 80})
+    assert end == len(buffer) and found == [a_set(f"key{n}", value) for n in range(2000)]
     assert len(taken) > 1 and all(taken)
+
+
+@pytest.mark.parametrize("line", [0, 700, 1999])
+def test_a_changed_byte_in_a_plain_set_is_caught_by_its_checksum(line: int) -> None:
+    """A byte of a value changed (still JSON, still a plain set): only the checksum tells."""
+    frames = [journal.frame(a_set(f"key{n}", "hello")) for n in range(2000)]
+    position = sum(map(len, frames[:line]))
+    frames[line] = frames[line].replace(b"hello", b"jello")
+    with pytest.raises(CorruptFileError) as caught:
+        journal.scan(b"".join(frames), PATH, 0)
+    assert caught.value.position == position

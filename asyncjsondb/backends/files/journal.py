@@ -174,7 +174,8 @@ def scan(buffer: bytes, path: Path, base: int) -> tuple[list[Record], int]:
     return records, position
 
 
-_SCAN_BLOCK = 1 << 17  # bytes read in bulk at once: a millisecond or so of C calls
+_SCAN_BLOCK = 1 << 14  # bytes read in bulk at once: ~80 lines of 200 bytes, small enough that
+# a delete or a batch among them sends few sets line by line, large enough to cost nothing more
 # A plain set's line: checksum, then the body: s<length>:"key"value (no escape in the key).
 _PLAIN_SET = re.compile(rb'^([0-9a-f]{8})(s([0-9]+):("[^"\\\n]*")([^\n]*))\n', re.MULTILINE)
 
@@ -197,9 +198,9 @@ def _plain_sets(block: bytes, careful: bool) -> list[SetRecord] | None:
     checksums, bodies, lengths, key_texts, values = zip(*lines, strict=True)
     if list(map(zlib.crc32, bodies)) != list(map(int, checksums, repeat(16))):
         return None
-    if list(map(len, key_texts)) != list(map(int, lengths)):
-        return None
     try:
+        if list(map(len, key_texts)) != list(map(int, lengths)):  # int() refuses 4300+ digits
+            return None
         keys = decode(b"[%b]" % b",".join(key_texts))
         deque(map(decode, values), maxlen=0)  # validates, in C
         if careful:

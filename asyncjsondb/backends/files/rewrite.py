@@ -208,11 +208,12 @@ def _die_with(parent: int) -> None:
     that opens the collection from removing it; elsewhere ``write_paced`` checks at each sync.
     (Linux sends the signal when the thread that started the child ends: that pool thread waits
     in ``render`` for as long as the child runs.)"""
-    with contextlib.suppress(OSError, AttributeError, ImportError):
+    with contextlib.suppress(OSError, AttributeError, ImportError, TypeError):
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # AttributeError off Linux
+        prctl.argtypes = [ctypes.c_int, *[ctypes.c_ulong] * 4]
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # fails only for a bad signal
     if os.getppid() != parent:  # it died before the request was made
         raise SystemExit("the parent died: nobody would use the new file")
 
