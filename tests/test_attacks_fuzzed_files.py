@@ -168,11 +168,13 @@ KNOWN: dict[tuple[str, str], str] = {
         "by design: <name>.json is plain JSON with no checksum, so a changed byte that leaves "
         "it valid JSON (a letter inside a string) changes the data undetectably"
     ),
-    ("c.journal", "random"): (
-        "left: damage to a newline and to the final newline (1 case in 4,000) makes the last two "
-        "lines one unterminated fragment, read as a torn tail (a fragment cannot be verified)"
-    ),
 }
+# No longer among the seeded random cases since the journal's bytes changed, so held by a test of
+# its own (``test_the_last_two_lines_merged_into_a_fragment``).
+MERGED_FRAGMENT = (
+    "left: damage to a newline and to the final newline makes the last two lines one "
+    "unterminated fragment, read as a torn tail (a fragment cannot be verified)"
+)
 
 
 def _cases() -> list[Any]:
@@ -199,3 +201,17 @@ async def test_damage_reads_exactly_or_is_named(
         if verdict is not None:
             wrong.append(f"{what}: {verdict}")
     assert not wrong, f"{len(wrong)} damaged {name} files misread, e.g. " + "; ".join(wrong[:3])
+
+
+@pytest.mark.xfail(strict=True, reason=MERGED_FRAGMENT)
+async def test_the_last_two_lines_merged_into_a_fragment(
+    original: Original, tmp_path: Path
+) -> None:
+    journal = bytearray(original.files["c.journal"])
+    frames_end = original.line_starts[-1] + journal[original.line_starts[-1] :].index(b"\n")
+    for newline in (original.line_starts[-1] - 1, frames_end):  # the last two lines' newlines
+        journal[newline] = ord("x")
+    for file_name, raw in original.files.items():
+        (tmp_path / file_name).write_bytes(bytes(journal) if file_name == "c.journal" else raw)
+    offset = original.line_starts[-1] - 1
+    assert _verdict(original, "c.journal", "random", offset, await _read(tmp_path)) is None

@@ -32,6 +32,15 @@ async def test_bulk_reads_answer_as_a_dict_does(db: AsyncJSONDB) -> None:
         value for value in expected.values() if value["n"] % 1000 == 0
     ]
 
+    def every_third_marked(value: dict[str, int]) -> bool:  # the filter's copy is its own
+        value["seen"] = 1
+        return value["n"] % 3 == 0
+
+    assert await c.find_items(every_third_marked) == [
+        (key, {**value, "seen": 1}) for key, value in expected.items() if value["n"] % 3 == 0
+    ]
+    assert await c.items() == list(expected.items())  # the marks stayed in the copies
+
 
 async def test_iter_items_can_stop_after_a_page(db: AsyncJSONDB) -> None:
     c = await db.get_collection("c")
