@@ -4,13 +4,21 @@ every write with a ReadOnlyError that names it."""
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from asyncjsondb import AsyncJSONDB, ConfigurationError, LockTimeoutError, ReadOnlyError
+from asyncjsondb import (
+    AsyncJSONDB,
+    ConfigurationError,
+    LockTimeoutError,
+    ReadOnlyError,
+    StorageError,
+)
 from asyncjsondb.backends.files import journal
 from asyncjsondb.backends.files.layout import CollectionFiles
 from asyncjsondb.backends.files.locks import ProcessLock
@@ -162,3 +170,36 @@ async def test_a_reader_cannot_create_or_drop_an_index(tmp_path: Path) -> None:
             await c.drop_index("n")
         assert await c.list_indexes() == [] and await c.find(where={"n": 1}) == [{"n": 1}]
     assert not any(p.name.endswith(".indexes") for p in tmp_path.iterdir())
+
+
+async def test_a_counter_that_can_only_be_read_refuses_writes_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writable folder whose ``.<name>.changes`` this process may only read (another user's):
+    reads go on, and a write fails with StorageError naming the counter before anything changes,
+    since other processes could not be told of it (found by the long I/O-error loop: EPERM on
+    that open let a TypeError out of the first write)."""
+    await _folded_and_journaled(tmp_path / "db")
+    before = _listing(tmp_path / "db")
+    counter = str(CollectionFiles(tmp_path / "db", "c").changes)
+    real_open = os.open
+
+    def refusing(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if str(path) == counter and flags & os.O_RDWR:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refusing)
+    db = AsyncJSONDB(tmp_path / "db")
+    c = await db.get_collection("c")
+    stored = await c.items()
+    with pytest.raises(StorageError, match="change counter") as refused:
+        await c.set("new", 1)
+    assert str(refused.value.path) == counter
+    assert await c.items() == stored
+    with pytest.raises(StorageError, match="change counter"):
+        await db.close()  # folding the journal is a change too: it stays a journal
+    assert _listing(tmp_path / "db") == before
+    monkeypatch.undo()
+    async with AsyncJSONDB(tmp_path / "db") as again:  # nothing was left locked or lost
+        assert await (await again.get_collection("c")).items() == stored

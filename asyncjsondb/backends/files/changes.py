@@ -26,11 +26,12 @@ _SIZE = 8  # one unsigned 64-bit counter, native byte order (the machine's proce
 class ChangeCounter:
     """The mapped counter; ``read`` is a memory load, ``bump`` is for holders of the lock."""
 
-    __slots__ = ("_map", "_view")
+    __slots__ = ("_map", "_view", "_path")
 
-    def __init__(self, mapping: mmap.mmap) -> None:
+    def __init__(self, mapping: mmap.mmap, path: Path) -> None:
         self._map = mapping
         self._view = memoryview(mapping).cast("Q")
+        self._path = path
 
     def read(self) -> int:
         try:
@@ -39,7 +40,15 @@ class ChangeCounter:
             return -1
 
     def bump(self) -> int:
-        """Count one change; return the new value (the caller holds the process lock)."""
+        """Count one change; return the new value (the caller holds the process lock).
+
+        StorageError, before anything changes, when the file could be mapped only for reading
+        (another user's, say): a write that others could not be told of must not happen."""
+        if self._view.readonly:
+            refused = PermissionError(
+                errno.EACCES, "mapped read-only: this process may not write it"
+            )
+            raise StorageError("update the change counter", self._path, refused)
         value = (self._view[0] + 1) & 0xFFFF_FFFF_FFFF_FFFF
         self._view[0] = value
         return value
@@ -124,7 +133,7 @@ def open_counter(path: Path, *, read_only: bool = False) -> Counter:
         raise StorageError("prepare the change counter", path, exc) from exc
     finally:
         os.close(fd)
-    return ChangeCounter(mapping)
+    return ChangeCounter(mapping, path)
 
 
 def _read_only(path: Path, *, awaiting: bool = True) -> Counter:
@@ -139,7 +148,7 @@ def _read_only(path: Path, *, awaiting: bool = True) -> Counter:
     try:
         if os.fstat(fd).st_size < _SIZE:  # a writer is making it, under the lock
             return AwaitedCounter(path) if awaiting else NO_COUNTER
-        return ChangeCounter(mmap.mmap(fd, _SIZE, access=mmap.ACCESS_READ))
+        return ChangeCounter(mmap.mmap(fd, _SIZE, access=mmap.ACCESS_READ), path)
     except OSError:
         return NO_COUNTER
     finally:
