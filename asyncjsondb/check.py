@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import backup
 from .backends.files import atomic, journal, layout, snapshot
-from .backends.files.changes import bump_counter
+from .backends.files.changes import NO_COUNTER, existing_counter
 from .backends.files.journal import JournalFile
 from .backends.files.locks import ProcessLock
 from .errors import BackupError, CorruptFileError, StorageError
@@ -117,11 +117,15 @@ def _inspect(directory: Path, name: str, *, repair: bool, lock_timeout: float) -
     try:
         with lock:
             found = _Inspection()
-            _check_temps(paths, found, repair)
-            has_snapshot = _read_snapshot(paths.snapshot, found)
-            has_journal = _read_journal(paths.journal, found, repair)
-            if found.repaired:  # processes that have the collection loaded read it again
-                bump_counter(paths.changes)
+            counter = existing_counter(paths.changes) if repair else NO_COUNTER
+            try:
+                _check_temps(paths, found, repair)
+                has_snapshot = _read_snapshot(paths.snapshot, found)
+                has_journal = _read_journal(paths.journal, found, repair)
+                if found.repaired:  # processes that have the collection loaded read it again
+                    counter.bump()
+            finally:
+                counter.close()
             if has_journal and not has_snapshot:
                 found.problems.append(
                     Problem(

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from itertools import compress
-from operator import itemgetter
 from typing import Any
 
 from .backends import base
@@ -183,17 +181,12 @@ class Collection:
         with bulk_decoding():
             async for chunk in backend.item_chunks():
                 for unit in units(chunk):
-                    if wanted is None:  # a unit at a time, looping in C
-                        values = list(map(decode, map(_second, unit)))
-                        pairs = zip(map(_first, unit), values, strict=True)
-                        found.extend(compress(pairs, map(keep, values)))
-                    else:  # the filter sees no value past the ``limit``-th match
-                        for key, raw in unit:
-                            value = decode(raw)
-                            if keep(value):
-                                found.append((key, value))
-                                if len(found) >= wanted:
-                                    return _page(found, query)
+                    for key, raw in unit:
+                        value = decode(raw)
+                        if keep(value):
+                            found.append((key, value))
+                            if wanted is not None and len(found) >= wanted:
+                                return _page(found, query)
                     await steps.let_go()
         return _page(found, query)
 
@@ -313,9 +306,6 @@ def _page(found: list[tuple[str, Any]], query: Query) -> list[tuple[str, Any]]:
 
 def _valid_keys(keys: Iterable[Any]) -> list[str]:
     return [validate_key(key) for key in keys]
-
-
-_first, _second = itemgetter(0), itemgetter(1)
 
 
 def _values_of(pairs: Iterable[tuple[str, Any]]) -> list[Any]:

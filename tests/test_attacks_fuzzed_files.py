@@ -203,7 +203,7 @@ async def test_damage_reads_exactly_or_is_named(
     assert not wrong, f"{len(wrong)} damaged {name} files misread, e.g. " + "; ".join(wrong[:3])
 
 
-@pytest.mark.xfail(strict=True, reason=MERGED_FRAGMENT)
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=MERGED_FRAGMENT)
 async def test_the_last_two_lines_merged_into_a_fragment(
     original: Original, tmp_path: Path
 ) -> None:

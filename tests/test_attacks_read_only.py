@@ -22,6 +22,7 @@ from asyncjsondb import (
 from asyncjsondb.backends.files import journal
 from asyncjsondb.backends.files.layout import CollectionFiles
 from asyncjsondb.backends.files.locks import ProcessLock
+from asyncjsondb.check import check_database
 from asyncjsondb.codec import encode_key
 from tests.faults import ReadOnlyMedia
 from tests.journal_tail import tear
@@ -172,33 +173,45 @@ async def test_a_reader_cannot_create_or_drop_an_index(tmp_path: Path) -> None:
     assert not any(p.name.endswith(".indexes") for p in tmp_path.iterdir())
 
 
-async def test_a_counter_that_can_only_be_read_refuses_writes_by_name(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("counter_exists", [True, False])
+async def test_a_counter_this_process_may_not_write_refuses_a_writable_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, counter_exists: bool
 ) -> None:
-    """A writable folder whose ``.<name>.changes`` this process may only read (another user's):
-    reads go on, and a write fails with StorageError naming the counter before anything changes,
-    since other processes could not be told of it (found by the long I/O-error loop: EPERM on
-    that open let a TypeError out of the first write)."""
+    """A writable folder whose ``.<name>.changes`` this process may not open for writing (another
+    user's, or not yet made and not makable): a writer that could not bump it would change the
+    collection unseen, and another process would append over its records. So every use of a
+    writable database object raises StorageError naming the counter, before anything changes
+    (a load may finish a compaction), and ``read_only=True`` reads it. Found by the long
+    I/O-error loop (EPERM on that open let a TypeError out of the first write), and by review
+    (with no counter file yet, writes were acknowledged and then overwritten by another process).
+    """
     await _folded_and_journaled(tmp_path / "db")
+    counter = CollectionFiles(tmp_path / "db", "c").changes
+    if not counter.exists() or not counter_exists:
+        counter.unlink(missing_ok=True)
     before = _listing(tmp_path / "db")
-    counter = str(CollectionFiles(tmp_path / "db", "c").changes)
     real_open = os.open
 
     def refusing(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
-        if str(path) == counter and flags & os.O_RDWR:
+        if str(path) == str(counter) and flags & os.O_RDWR:
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
         return real_open(path, flags, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", refusing)
-    db = AsyncJSONDB(tmp_path / "db")
-    c = await db.get_collection("c")
-    stored = await c.items()
-    with pytest.raises(StorageError, match="change counter") as refused:
-        await c.set("new", 1)
-    assert str(refused.value.path) == counter
-    assert await c.items() == stored
-    with pytest.raises(StorageError, match="change counter"):
-        await db.close()  # folding the journal is a change too: it stays a journal
+    async with AsyncJSONDB(tmp_path / "db", read_only=True) as reader:
+        stored = await (await reader.get_collection("c")).items()
+    assert stored == [("folded", 1), ("journaled", 2)]
+    async with AsyncJSONDB(tmp_path / "db") as db:
+        for use in (lambda: db.get_collection("c"), db.compact):
+            with pytest.raises(StorageError, match="change counter") as refused:
+                await use()
+            assert str(refused.value.path) == str(counter)
+    assert _listing(tmp_path / "db") == before  # the journal was not folded at close either
+    if counter_exists:  # a repair would change the files under readers it could not tell
+        with pytest.raises(StorageError, match="change counter"):
+            check_database(tmp_path / "db", repair=True)
+    else:  # no process has a counter mapped: none trusts its memory
+        check_database(tmp_path / "db", repair=True)
     assert _listing(tmp_path / "db") == before
     monkeypatch.undo()
     async with AsyncJSONDB(tmp_path / "db") as again:  # nothing was left locked or lost

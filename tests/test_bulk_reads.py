@@ -7,6 +7,8 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from asyncjsondb import AsyncJSONDB
 from asyncjsondb.backends.files import snapshot
 from asyncjsondb.backends.files.slices import SLICE
@@ -40,6 +42,13 @@ async def test_bulk_reads_answer_as_a_dict_does(db: AsyncJSONDB) -> None:
         (key, {**value, "seen": 1}) for key, value in expected.items() if value["n"] % 3 == 0
     ]
     assert await c.items() == list(expected.items())  # the marks stayed in the copies
+
+    def stops(value: dict[str, int]) -> bool:  # e.g. next() over a value's list, not found
+        return next(iter([])) if value["n"] == 300 else True
+
+    for limit in (None, 5000):  # a unit at a time, and one record at a time
+        with pytest.raises(RuntimeError, match="StopIteration"):  # not a quietly short answer
+            await c.find(stops, limit)
 
 
 async def test_iter_items_can_stop_after_a_page(db: AsyncJSONDB) -> None:

@@ -26,12 +26,11 @@ _SIZE = 8  # one unsigned 64-bit counter, native byte order (the machine's proce
 class ChangeCounter:
     """The mapped counter; ``read`` is a memory load, ``bump`` is for holders of the lock."""
 
-    __slots__ = ("_map", "_view", "_path")
+    __slots__ = ("_map", "_view")
 
-    def __init__(self, mapping: mmap.mmap, path: Path) -> None:
+    def __init__(self, mapping: mmap.mmap) -> None:
         self._map = mapping
         self._view = memoryview(mapping).cast("Q")
-        self._path = path
 
     def read(self) -> int:
         try:
@@ -40,15 +39,7 @@ class ChangeCounter:
             return -1
 
     def bump(self) -> int:
-        """Count one change; return the new value (the caller holds the process lock).
-
-        StorageError, before anything changes, when the file could be mapped only for reading
-        (another user's, say): a write that others could not be told of must not happen."""
-        if self._view.readonly:
-            refused = PermissionError(
-                errno.EACCES, "mapped read-only: this process may not write it"
-            )
-            raise StorageError("update the change counter", self._path, refused)
+        """Count one change; return the new value (the caller holds the process lock)."""
         value = (self._view[0] + 1) & 0xFFFF_FFFF_FFFF_FFFF
         self._view[0] = value
         return value
@@ -118,8 +109,12 @@ def open_counter(path: Path, *, read_only: bool = False) -> Counter:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
+        # A writer that could not bump the counter would change the collection unseen: another
+        # process would trust its memory and append over the new records. So it refuses, before
+        # it reads (a load may finish an interrupted compaction, which is a change too).
         if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
-            return _read_only(path)
+            action = "write the change counter (to only read, open with read_only=True)"
+            raise StorageError(action, path, exc) from exc
         raise StorageError("open the change counter", path, exc) from exc
     try:
         if os.fstat(fd).st_size < _SIZE:
@@ -133,7 +128,7 @@ def open_counter(path: Path, *, read_only: bool = False) -> Counter:
         raise StorageError("prepare the change counter", path, exc) from exc
     finally:
         os.close(fd)
-    return ChangeCounter(mapping, path)
+    return ChangeCounter(mapping)
 
 
 def _read_only(path: Path, *, awaiting: bool = True) -> Counter:
@@ -148,19 +143,15 @@ def _read_only(path: Path, *, awaiting: bool = True) -> Counter:
     try:
         if os.fstat(fd).st_size < _SIZE:  # a writer is making it, under the lock
             return AwaitedCounter(path) if awaiting else NO_COUNTER
-        return ChangeCounter(mmap.mmap(fd, _SIZE, access=mmap.ACCESS_READ), path)
+        return ChangeCounter(mmap.mmap(fd, _SIZE, access=mmap.ACCESS_READ))
     except OSError:
         return NO_COUNTER
     finally:
         os.close(fd)
 
 
-def bump_counter(path: Path) -> None:
-    """Count one change made outside a store (a repair), for a holder of the process lock;
-    without a counter file, no process has mapped one to tell."""
-    if path.exists():
-        counter = open_counter(path)
-        try:
-            counter.bump()
-        finally:
-            counter.close()
+def existing_counter(path: Path) -> Counter:
+    """The counter, for a holder of the process lock about to change the files outside a store
+    (a repair): StorageError before the change if it may not be written; without a counter
+    file, no process has mapped one to tell (``NO_COUNTER``)."""
+    return open_counter(path) if path.exists() else NO_COUNTER
