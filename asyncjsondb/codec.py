@@ -162,7 +162,10 @@ def check_integers(data: bytes) -> None:
             raise IntegerRangeError(text, _offset_of_number(data, text))
         return number
 
-    json.loads(data, parse_int=exact)
+    try:
+        json.loads(data, parse_int=exact)
+    except RecursionError:  # orjson reads 1024 levels, the stdlib's parser fewer; we write 255
+        raise ValueError("nested too deeply to check its integers") from None
 
 
 def encode_key(key: str) -> bytes:

@@ -164,3 +164,14 @@ def test_a_changed_byte_in_a_plain_set_is_caught_by_its_checksum(line: int) -> N
     with pytest.raises(CorruptFileError) as caught:
         journal.scan(b"".join(frames), PATH, 0)
     assert caught.value.position == position
+
+
+def test_a_crafted_value_nested_too_deeply_to_check_is_corrupt_not_a_crash() -> None:
+    """orjson reads it (1000 levels), the big-integer check's parser cannot: the line is named
+    corrupt (the API never writes past 255 levels), not a RecursionError out of the open."""
+    body = b's3:"a"%b1234567890123456789012%b' % (b"[" * 1000, b"]" * 1000)
+    line = b"%08x%b\n" % (zlib.crc32(body), body)
+    buffer = journal.frame(a_set("b", 1)) + line
+    with pytest.raises(CorruptFileError) as caught:
+        journal.scan(buffer, PATH, 0)
+    assert caught.value.position == len(journal.frame(a_set("b", 1)))
