@@ -136,22 +136,31 @@ def test_the_bulk_scan_agrees_with_the_line_by_line_one(buffer: bytes, block: in
         assert outcome(journal.scan, buffer) == outcome(reference_scan, buffer)
 
 
-def test_a_journal_of_plain_sets_is_read_in_bulk(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("deletes", [False, True])
+def test_a_journal_of_plain_sets_and_deletes_is_read_in_bulk(
+    monkeypatch: pytest.MonkeyPatch, deletes: bool
+) -> None:
     """The bulk path is the one taken for the common journal (else the test above proves
-    nothing about it)."""
+    nothing about it): sets, and sets with a delete every seventh line."""
     value = {"pad": "x" * 80}
-    buffer = b"".join(journal.frame(a_set(f"key{n}", value)) for n in range(2000))
+    written: list[Record] = [
+        DeleteRecord(f"key{n - 1}", encode_key(f"key{n - 1}"))
+        if deletes and n % 7 == 0
+        else a_set(f"key{n}", value)
+        for n in range(2000)
+    ]
+    buffer = b"".join(map(journal.frame, written))
     taken: list[bool] = []
-    plain_sets = journal._plain_sets
+    plain_records = journal._plain_records
 
-    def counted(block: bytes, careful: bool) -> list[SetRecord] | None:
-        found = plain_sets(block, careful)
+    def counted(block: bytes, careful: bool) -> list[Record] | None:
+        found = plain_records(block, careful)
         taken.append(found is not None)
         return found
 
-    monkeypatch.setattr(journal, "_plain_sets", counted)
+    monkeypatch.setattr(journal, "_plain_records", counted)
     found, end = journal.scan(buffer, PATH, 0)
-    assert end == len(buffer) and found == [a_set(f"key{n}", value) for n in range(2000)]
+    assert end == len(buffer) and found == written
     assert len(taken) > 1 and all(taken)
 
 

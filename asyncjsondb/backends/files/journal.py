@@ -28,7 +28,7 @@ import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import compress, repeat
 from pathlib import Path
 
 from ...codec import DecodeError, check_integers, decode, may_hold_big_integers
@@ -152,19 +152,19 @@ def scan(buffer: bytes, path: Path, base: int) -> tuple[list[Record], int]:
     raises CorruptFileError at its first byte: skipping it, or cutting the journal there, would
     lose acknowledged records silently. So does a final frame whose newline became another byte.
 
-    A block of whole lines that are all plain sets (a key without escapes) is read in bulk
-    (``_plain_sets``); any other block, line by line (``_scan_lines``), which also tells
-    exactly what is wrong with a damaged one.
+    A block of whole lines that are all plain sets and deletes (a key without escapes) is read
+    in bulk (``_plain_records``); any other block, line by line (``_scan_lines``), which also
+    tells exactly what is wrong with a damaged one.
     """
     records: list[Record] = []
     careful = may_hold_big_integers(buffer)  # else no value needs the look
     position = 0
     for stop in _block_ends(buffer):
-        sets = _plain_sets(buffer[position:stop], careful)
-        if sets is None:
+        plain = _plain_records(buffer[position:stop], careful)
+        if plain is None:
             position = _scan_lines(buffer, path, base, position, stop, careful, records)
         else:
-            records.extend(sets)
+            records.extend(plain)
             position = stop
     if len(buffer) - position > 9 and _verifies(buffer, position, len(buffer) - 1):
         # A whole frame whose newline became another byte: damage, not an unfinished append
@@ -175,9 +175,11 @@ def scan(buffer: bytes, path: Path, base: int) -> tuple[list[Record], int]:
 
 
 _SCAN_BLOCK = 1 << 14  # bytes read in bulk at once: ~80 lines of 200 bytes, small enough that
-# a delete or a batch among them sends few sets line by line, large enough to cost nothing more
-# A plain set's line: checksum, then the body: s<length>:"key"value (no escape in the key).
-_PLAIN_SET = re.compile(rb'^([0-9a-f]{8})(s([0-9]+):("[^"\\\n]*")([^\n]*))\n', re.MULTILINE)
+# a batch among them sends few lines line by line, large enough to cost nothing more
+# A plain line: checksum, then the body: s<length>:"key"value or d"key" (no escape in the key).
+_PLAIN_LINE = re.compile(
+    rb'^([0-9a-f]{8})(?:(s([0-9]+):("[^"\\\n]*")([^\n]*))|(d("[^"\\\n]*")))\n', re.MULTILINE
+)
 
 
 def _block_ends(buffer: bytes) -> Iterator[int]:
@@ -189,25 +191,37 @@ def _block_ends(buffer: bytes) -> Iterator[int]:
         yield stop
 
 
-def _plain_sets(block: bytes, careful: bool) -> list[SetRecord] | None:
-    """The records of ``block`` (whole lines), if every line is a plain set that verifies and
-    holds JSON; None otherwise. Each step is one C call over the whole block."""
-    lines = _PLAIN_SET.findall(block)
+def _plain_records(block: bytes, careful: bool) -> list[Record] | None:
+    """The records of ``block`` (whole lines), if every line is a plain set or delete that
+    verifies and holds JSON; None otherwise. Each step is one C call over the whole block."""
+    lines = _PLAIN_LINE.findall(block)
     if len(lines) != block.count(b"\n"):
         return None
-    checksums, bodies, lengths, key_texts, values = zip(*lines, strict=True)
+    checksums, set_bodies, lengths, set_keys, values, delete_bodies, delete_keys = zip(
+        *lines, strict=True
+    )
+    bodies = list(map(bytes.__add__, set_bodies, delete_bodies))  # each line is one of them
     if list(map(zlib.crc32, bodies)) != list(map(int, checksums, repeat(16))):
         return None
+    is_set = list(map(bool, set_bodies))
+    key_texts = list(map(bytes.__add__, set_keys, delete_keys))
+    set_values = list(compress(values, is_set))
     try:
-        if list(map(len, key_texts)) != list(map(int, lengths)):  # int() refuses 4300+ digits
+        stated = list(map(int, compress(lengths, is_set)))  # int() refuses 4300+ digits
+        if list(map(len, compress(set_keys, is_set))) != stated:
             return None
         keys = decode(b"[%b]" % b",".join(key_texts))
-        deque(map(decode, values), maxlen=0)  # validates, in C
+        deque(map(decode, set_values), maxlen=0)  # validates, in C
         if careful:
-            deque(map(check_integers, values), maxlen=0)
+            deque(map(check_integers, set_values), maxlen=0)
     except (ValueError, DecodeError):
         return None
-    return list(map(SetRecord, keys, key_texts, values))
+    if all(is_set):  # the common journal
+        return list(map(SetRecord, keys, key_texts, values))
+    return [
+        SetRecord(key, text, value) if a_set else DeleteRecord(key, text)
+        for a_set, key, text, value in zip(is_set, keys, key_texts, values, strict=True)
+    ]
 
 
 def _scan_lines(
