@@ -107,7 +107,7 @@ async def test_a_failing_workload_drops_its_schemas_all_the_same(tmp_path: Path)
     try:
         with pytest.raises(RuntimeError, match="a workload failed"):
             async with opened_all([PostgresStore], tmp_path / "own", dataset(3)) as stores:
-                assert await stores[0].get(2) == dataset(3)[2]
+                assert await stores[0].get(stores[0].key_of(2)) == dataset(3)[2]
                 async with shared_schema(tmp_path / "shared"):
                     store = PostgresStore()
                     await store.open(tmp_path / "shared")  # the schema is made on first use

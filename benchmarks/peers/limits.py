@@ -30,8 +30,11 @@ class DictStore:
     async def set(self, index: int, value: Record) -> None:
         self.data[key(index)] = value
 
-    async def get(self, index: int) -> Any:
-        return self.data.get(key(index))
+    def key_of(self, index: int) -> str:
+        return key(index)
+
+    async def get(self, record_key: str) -> Any:
+        return self.data.get(record_key)
 
     async def find_age_over(self, age: int) -> list[Any]:
         return [value for value in self.data.values() if value["age"] > age]

@@ -49,9 +49,12 @@ class SQLiteStore:
             "INSERT OR REPLACE INTO kv VALUES (?, ?)", (key(index), orjson.dumps(value).decode())
         )
 
-    async def get(self, index: int) -> Any:
+    def key_of(self, index: int) -> str:
+        return key(index)
+
+    async def get(self, record_key: str) -> Any:
         rows = list(
-            await self.connection.execute_fetchall("SELECT v FROM kv WHERE k = ?", (key(index),))
+            await self.connection.execute_fetchall("SELECT v FROM kv WHERE k = ?", (record_key,))
         )
         return orjson.loads(rows[0][0]) if rows else None
 

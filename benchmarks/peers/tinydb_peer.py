@@ -50,8 +50,11 @@ class TinyDBStore:
     async def set(self, index: int, value: Record) -> None:
         self.table.insert(Document(value, doc_id=index))
 
-    async def get(self, index: int) -> Any:
-        return self.table.get(doc_id=index)
+    def key_of(self, index: int) -> int:
+        return index  # TinyDB's own key: the document id
+
+    async def get(self, doc_id: int) -> Any:
+        return self.table.get(doc_id=doc_id)
 
     async def find_age_over(self, age: int) -> list[Any]:
         table = self.table

@@ -68,7 +68,7 @@ async def _open_once(
 
 async def _open_and_get(store: Store, folder: Path, index: int) -> None:
     await store.open(folder)
-    if await store.get(index) is None:
+    if await store.get(store.key_of(index)) is None:
         raise RuntimeError(f"{store.name}: record {index} missing after open")
 
 

@@ -49,10 +49,11 @@ async def run_get(
     indexes = random.Random(11).choices(range(size), k=scale.get_ops)
     async with opened_all(systems or readers(), folder / "get", dataset(size)) as stores:
         for store in stores:
-            await store.get(indexes[0])
+            await store.get(store.key_of(indexes[0]))
 
         async def measure(system: int, round_number: int) -> tuple[int, float]:
-            calls = [functools.partial(stores[system].get, index) for index in indexes]
+            store = stores[system]
+            calls = [functools.partial(store.get, store.key_of(index)) for index in indexes]
             return await ops_within(calls, scale.budget)
 
         results = await round_robin(len(stores), scale.rounds, scale.budget, measure, len(indexes))
