@@ -22,7 +22,10 @@ import asyncio.events
 import contextlib
 import functools
 import gc
+import os
 import shutil
+import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -46,6 +49,11 @@ AGE = 50
 Call = Callable[[], Awaitable[object]]
 
 
+# Milliseconds: with BENCH_TRACE_STEPS=6, every loop step and garbage collection longer than
+# that is written to stderr as it happens (which callback, CPU and wall time), to find a stall.
+TRACE_ABOVE = float(os.environ.get("BENCH_TRACE_STEPS", "inf")) / 1000
+
+
 class Steps:
     """The loop thread's CPU time of each callback the loop runs, while installed: the work the
     loop did in one go, whatever else the machine did meanwhile."""
@@ -59,17 +67,41 @@ class Steps:
         steps = self
 
         def run(handle: asyncio.events.Handle) -> None:
-            started = time.thread_time()
+            started, wall = time.thread_time(), time.perf_counter()
             try:
                 original(handle)
             finally:
-                steps.longest = max(steps.longest, time.thread_time() - started)
+                cpu = time.thread_time() - started
+                steps.longest = max(steps.longest, cpu)
+                if cpu > TRACE_ABOVE:
+                    wall = time.perf_counter() - wall
+                    _trace(f"step {cpu * 1000:.1f} ms CPU, {wall * 1000:.1f} ms wall: {handle!r}")
 
         asyncio.events.Handle._run = run  # type: ignore[method-assign,assignment]
+        gc.callbacks.append(_traced_collection)
         try:
             yield
         finally:
             asyncio.events.Handle._run = original  # type: ignore[method-assign]
+            gc.callbacks.remove(_traced_collection)
+
+
+_collection_started = 0.0
+
+
+def _traced_collection(phase: str, info: dict[str, int]) -> None:
+    global _collection_started
+    if phase == "start":
+        _collection_started = time.perf_counter()
+        return
+    seconds = time.perf_counter() - _collection_started
+    if seconds > TRACE_ABOVE:
+        thread = threading.current_thread().name
+        _trace(f"gc generation {info['generation']} {seconds * 1000:.1f} ms in {thread}")
+
+
+def _trace(line: str) -> None:
+    print(f"  [stalls] {line[:300]}", file=sys.stderr, flush=True)
 
 
 class Ticker:
