@@ -22,7 +22,9 @@ import asyncio.events
 import contextlib
 import functools
 import gc
+import math
 import os
+import resource
 import shutil
 import sys
 import threading
@@ -52,6 +54,7 @@ Call = Callable[[], Awaitable[object]]
 # Milliseconds: with BENCH_TRACE_STEPS=6, every loop step and garbage collection longer than
 # that is written to stderr as it happens (which callback, CPU and wall time), to find a stall.
 TRACE_ABOVE = float(os.environ.get("BENCH_TRACE_STEPS", "inf")) / 1000
+TRACING = not math.isinf(TRACE_ABOVE)
 
 
 class Steps:
@@ -68,14 +71,22 @@ class Steps:
 
         def run(handle: asyncio.events.Handle) -> None:
             started, wall = time.thread_time(), time.perf_counter()
+            usage = _thread_usage() if TRACING else None
             try:
                 original(handle)
             finally:
                 cpu = time.thread_time() - started
                 steps.longest = max(steps.longest, cpu)
-                if cpu > TRACE_ABOVE:
+                if cpu > TRACE_ABOVE and usage is not None:
                     wall = time.perf_counter() - wall
-                    _trace(f"step {cpu * 1000:.1f} ms CPU, {wall * 1000:.1f} ms wall: {handle!r}")
+                    after = _thread_usage()
+                    user, system = after.ru_utime - usage.ru_utime, after.ru_stime - usage.ru_stime
+                    faults = after.ru_minflt - usage.ru_minflt, after.ru_majflt - usage.ru_majflt
+                    _trace(
+                        f"step {cpu * 1000:.1f} ms CPU (user {user * 1000:.1f}, system"
+                        f" {system * 1000:.1f}; page faults {faults[0]} minor, {faults[1]} major),"
+                        f" {wall * 1000:.1f} ms wall: {handle!r}"
+                    )
 
         asyncio.events.Handle._run = run  # type: ignore[method-assign,assignment]
         gc.callbacks.append(_traced_collection)
@@ -87,6 +98,7 @@ class Steps:
 
 
 _collection_started = 0.0
+_traced_call = ""  # the call being measured, named in the trace
 
 
 def _traced_collection(phase: str, info: dict[str, int]) -> None:
@@ -100,8 +112,12 @@ def _traced_collection(phase: str, info: dict[str, int]) -> None:
         _trace(f"gc generation {info['generation']} {seconds * 1000:.1f} ms in {thread}")
 
 
+def _thread_usage() -> resource.struct_rusage:
+    return resource.getrusage(getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF))
+
+
 def _trace(line: str) -> None:
-    print(f"  [stalls] {line[:300]}", file=sys.stderr, flush=True)
+    print(f"  [stalls: {_traced_call}] {line[:400]}", file=sys.stderr, flush=True)
 
 
 class Ticker:
@@ -154,7 +170,9 @@ async def ticking() -> AsyncIterator[Ticker]:
 
 async def _measure(ticker: Ticker, system: str, size: int, calls: dict[str, Call]) -> list[Row]:
     rows = []
+    global _traced_call
     for name, call in calls.items():
+        _traced_call = f"{system} {name}"
         seconds, late = await ticker.lateness(call)
         worst = max(late, default=0.0)
         step = ticker.steps.longest
