@@ -97,12 +97,12 @@ async def _across_processes(system: str, folder: Path, count: int) -> tuple[int,
     try:
         await reader.open(folder)
         _receive(mine, process)
-        await reader.get(INDEX)  # a worker that has served reads before the write
+        await reader.get(reader.key_of(INDEX))  # a worker that has served reads before the write
         mine.send("go")
         stale, started = 0, time.perf_counter()
         for _ in range(count):
             written = _receive(mine, process)
-            stale += await reader.get(INDEX) != {"n": written}
+            stale += await reader.get(reader.key_of(INDEX)) != {"n": written}
             mine.send("read")
         return stale, time.perf_counter() - started
     finally:
@@ -119,11 +119,11 @@ async def _across_objects(system: str, folder: Path, count: int) -> tuple[int, f
     try:
         await reader.open(folder)
         try:
-            await reader.get(INDEX)
+            await reader.get(reader.key_of(INDEX))
             stale, started = 0, time.perf_counter()
             for number in range(1, count + 1):
                 await writer_store.set(INDEX, {"n": number})
-                stale += await reader.get(INDEX) != {"n": number}
+                stale += await reader.get(reader.key_of(INDEX)) != {"n": number}
             return stale, time.perf_counter() - started
         finally:
             await reader.close()
