@@ -173,21 +173,25 @@ def _memory(rows: list[Row]) -> Iterator[Verdict]:
 
 
 def _million(rows: list[Row]) -> Iterator[Verdict]:
-    """Flat: at every size, the rate relative to the raw append (measured in the same rounds, so
-    machine noise cancels) is at least 0.8 times what it is into an empty collection."""
+    """Flat: at every size, the rate is at least 0.8 times the rate into an empty collection
+    (the rounds interleave the sizes' systems, so a noisy moment hits each alike). The rate
+    relative to the raw append of the same rounds is shown beside it, not judged: 5,000 raw
+    appends without a sync take ~7 ms, too short a time to divide by (its rate moved from
+    461k to 798k/s between two sizes of one run)."""
     for workload, system, limit in (
         ("1M set fsync", "asyncjsondb fsync", RAW_FSYNC),
         ("1M set flush", "asyncjsondb flush", "append+flush (limit)"),
     ):
-        ratios = []
+        rates = []
         for size in _sizes(rows, workload):
             ours, raw = find(rows, workload, system, size), find(rows, workload, limit, size)
             if ours is not None and raw is not None:
-                ratios.append((size, ours.rate / raw.rate, ours.rate))
-        if len(ratios) < 2:
+                rates.append((size, ours.rate, ours.rate / raw.rate))
+        if len(rates) < 2:
             continue
-        flatness = min(ratio for _, ratio, _ in ratios) / ratios[0][1]
-        check = f"{workload[3:]} rate, 0 to {ratios[-1][0]:,} records"
-        steps = " / ".join(f"{ratio:.2f}" for _, ratio, _ in ratios)
-        measured = f"{flatness:.2f}x (x {limit.split()[0]}: {steps})"
+        flatness = min(rate for _, rate, _ in rates) / rates[0][1]
+        check = f"{workload[3:]} rate, 0 to {rates[-1][0]:,} records"
+        per_second = " / ".join(f"{rate:,.0f}" for _, rate, _ in rates)
+        versus_raw = " / ".join(f"{ratio:.2f}" for _, _, ratio in rates)
+        measured = f"{flatness:.2f}x ({per_second}/s; x {limit.split()[0]}: {versus_raw})"
         yield Verdict(check, "flat: each size >= 0.8x empty", measured, flatness >= 0.8)
