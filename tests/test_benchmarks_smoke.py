@@ -25,7 +25,7 @@ from benchmarks.peers.postgres_peer import PostgresStore, shared_schema  # noqa:
 from benchmarks.records import dataset  # noqa: E402
 from benchmarks.run import collect, postgres_server  # noqa: E402
 from benchmarks.settings import Scale  # noqa: E402
-from benchmarks.workloads import freshness, processes  # noqa: E402
+from benchmarks.workloads import processes  # noqa: E402
 from tests.conftest import POSTGRES_URL, require_postgres  # noqa: E402
 
 TINY = Scale(
@@ -87,18 +87,6 @@ async def test_every_system_gets_a_row_and_the_report_prints(tmp_path: Path) -> 
         assert "find age>50" in report.backends(rows)
         made = postgres_peer.made[made_before:]
         assert made and await _existing(made) == []  # every schema it made is gone
-
-
-async def test_the_freshness_workload_finds_no_stale_read_across_processes_or_objects(
-    tmp_path: Path,
-) -> None:
-    """The workload of the issue's zero-staleness row, small: a reader in another process (and
-    another database object) reads right after each acknowledged write."""
-    scale = dataclasses.replace(TINY, stale_reads=10)
-    rows = await freshness.run(scale, tmp_path, only=[freshness.ASYNCJSONDB])
-    assert {row.workload for row in rows} == {freshness.ACROSS_PROCESSES, freshness.ACROSS_OBJECTS}
-    assert [(row.ops, row.value) for row in rows] == [(10, 0), (10, 0)]
-    assert list(tmp_path.iterdir()) == []
 
 
 async def test_postgres_increments_from_4_processes_come_to_exactly_800(tmp_path: Path) -> None:

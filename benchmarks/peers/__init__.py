@@ -32,8 +32,9 @@ class Writer(Protocol):
 
 class Store(Writer, Protocol):
     def key_of(self, index: int) -> Any:
-        """The system's own key for record ``index``, made before any timing starts: a caller
-        holds its keys already, and making one is not the database's work."""
+        """The system's own key for record ``index``; the timed ``get`` workload makes them
+        before its clock starts: a caller holds its keys already, and making one is not the
+        database's work."""
 
     async def get(self, key: Any) -> Any: ...
 

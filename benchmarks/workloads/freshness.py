@@ -4,7 +4,8 @@ A writer sets a key, and once the set returns it tells the reader the value it w
 reads the key at once and counts the read stale unless it returns that value. Across processes
 the writer is a spawned child and the reader this process (reading before the first write, as a
 running worker would have); in one process, two store objects on one folder take turns.
-Every system runs with its defaults: AsyncJSONDB's ``cache_ttl`` of 1 s allows stale reads.
+Every system runs with its defaults; AsyncJSONDB's cache is checked against the collection's
+shared change counter on every read, so it must count no stale read either.
 """
 
 from __future__ import annotations

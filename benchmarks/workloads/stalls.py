@@ -79,22 +79,22 @@ class Steps:
                 steps.longest = max(steps.longest, cpu)
                 if cpu > TRACE_ABOVE and usage is not None:
                     wall = time.perf_counter() - wall
-                    after = _thread_usage()
-                    user, system = after.ru_utime - usage.ru_utime, after.ru_stime - usage.ru_stime
+                    after = _thread_usage()  # its user/system split is by clock ticks: left out
                     faults = after.ru_minflt - usage.ru_minflt, after.ru_majflt - usage.ru_majflt
                     _trace(
-                        f"step {cpu * 1000:.1f} ms CPU (user {user * 1000:.1f}, system"
-                        f" {system * 1000:.1f}; page faults {faults[0]} minor, {faults[1]} major),"
-                        f" {wall * 1000:.1f} ms wall: {handle!r}"
+                        f"step {cpu * 1000:.1f} ms CPU ({faults[0]} minor, {faults[1]} major page"
+                        f" faults), {wall * 1000:.1f} ms wall: {handle!r}"
                     )
 
         asyncio.events.Handle._run = run  # type: ignore[method-assign,assignment]
-        gc.callbacks.append(_traced_collection)
+        if TRACING:
+            gc.callbacks.append(_traced_collection)
         try:
             yield
         finally:
             asyncio.events.Handle._run = original  # type: ignore[method-assign]
-            gc.callbacks.remove(_traced_collection)
+            if TRACING:
+                gc.callbacks.remove(_traced_collection)
 
 
 _collection_started = 0.0
@@ -133,17 +133,20 @@ class Ticker:
             await asyncio.sleep(TICK)
             self.wakes.append((due, time.perf_counter() - due))
 
-    async def lateness(self, call: Call) -> tuple[float, list[float]]:
+    async def lateness(self, call: Call, name: str = "") -> tuple[float, list[float]]:
         """Seconds ``call()`` took, and for each wake that was waited for meanwhile, how long
         it waited after the call started (a wake due just before the call waits through it).
         ``steps.longest`` is then the longest step of the loop during the call."""
+        global _traced_call
         await asyncio.sleep(5 * TICK)
+        _traced_call = name
         self.steps.longest = 0.0
         started = time.perf_counter()
         result = await call()
         ended = time.perf_counter()
         await asyncio.sleep(0)  # ends the step the call ended in, so that it is counted
         longest = self.steps.longest  # before the step that frees the result
+        _traced_call = f"after {name}, freeing its result"
         await asyncio.sleep(3 * TICK)  # the wake that was due when the call ended
         del result  # freeing a million values is the caller's stall, not the call's
         self.steps.longest = longest
@@ -170,10 +173,8 @@ async def ticking() -> AsyncIterator[Ticker]:
 
 async def _measure(ticker: Ticker, system: str, size: int, calls: dict[str, Call]) -> list[Row]:
     rows = []
-    global _traced_call
     for name, call in calls.items():
-        _traced_call = f"{system} {name}"
-        seconds, late = await ticker.lateness(call)
+        seconds, late = await ticker.lateness(call, f"{system} {name}")
         worst = max(late, default=0.0)
         step = ticker.steps.longest
         note = f"longest stall {worst * 1000:,.1f} ms, step {step * 1000:,.1f} ms"
