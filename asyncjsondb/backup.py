@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .backends.files import atomic, catalog, layout, snapshot
+from .backends.files.segments import Records
 from .codec import DecodeError, decode, encode
 from .errors import BackupError, CorruptFileError, StorageError
 from .names import validate_collection_name
@@ -54,7 +55,7 @@ class _Tally:
 
 
 def write_backup(
-    moment: Mapping[str, snapshot.Records], target: Path, indexes: Indexes | None = None
+    moment: Mapping[str, snapshot.Pairs], target: Path, indexes: Indexes | None = None
 ) -> None:
     """Write ``moment`` (collection -> key -> encoded value) as a backup folder at ``target``,
     with each collection's index definitions in the manifest."""
@@ -100,7 +101,7 @@ def write_backup(
         raise
 
 
-def read_backup(source: Path, only: str | None = None) -> dict[str, tuple[bytes, dict[str, bytes]]]:
+def read_backup(source: Path, only: str | None = None) -> dict[str, tuple[bytes, Records]]:
     """Verify a whole backup (or, with ``only``, its manifest and that collection); return each
     collection's file bytes and parsed data."""
     entries = _read_manifest(source)["collections"]
@@ -186,7 +187,7 @@ def _read_manifest(source: Path) -> dict[str, Any]:
     return manifest
 
 
-def _read_entry(source: Path, entry: dict[str, Any]) -> tuple[bytes, dict[str, bytes]]:
+def _read_entry(source: Path, entry: dict[str, Any]) -> tuple[bytes, Records]:
     path = source / entry["file"]
     if path.parent != source or not path.name.endswith(layout.SNAPSHOT_SUFFIX):
         raise CorruptFileError(source / MANIFEST_NAME, f"bad file name {entry['file']!r}")

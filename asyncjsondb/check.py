@@ -19,6 +19,7 @@ from .backends.files import atomic, journal, layout, snapshot
 from .backends.files.changes import NO_COUNTER, existing_counter
 from .backends.files.journal import JournalFile
 from .backends.files.locks import ProcessLock
+from .backends.files.segments import Records
 from .errors import BackupError, CorruptFileError, StorageError
 from .options import Options
 
@@ -57,7 +58,7 @@ class CollectionStats:
 class _Inspection:
     """What one collection's files hold, and what is wrong with them."""
 
-    data: dict[str, bytes] = field(default_factory=dict)
+    data: Records = field(default_factory=dict)
     size: int = 0
     problems: list[Problem] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
@@ -195,7 +196,7 @@ def _read_journal(path: Path, found: _Inspection, repair: bool) -> bool:
         except CorruptFileError as exc:
             found.problems.append(Problem(path, exc.position, exc.problem, repairable=False))
             return True
-        journal.apply(found.data, records)
+        found.data = journal.apply(found.data, records)
         if journal_file.written_end > valid_end:
             torn = journal_file.written_end - valid_end
             found.problems.append(

@@ -1,5 +1,7 @@
 """Shared fixtures. ``db`` is the contract fixture: each test that takes it runs on every backend
-(the JSON files in both durability modes, and PostgreSQL in a schema of its own)."""
+(the JSON files in both durability modes; the JSON files with ``segments.SEGMENT`` lowered to two
+records, so that every collection past two records is held as ``Segments``, as one past 174,762
+is; and PostgreSQL in a schema of its own)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from asyncjsondb import AsyncJSONDB
+from asyncjsondb.backends.files import segments
 
 POSTGRES_URL = os.environ.get(
     "ASYNCJSONDB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -97,13 +100,17 @@ async def postgres_schema() -> AsyncIterator[str]:
     await drop_schema(name)
 
 
-@pytest.fixture(params=["files-fsync", "files-flush", "postgres"])
+@pytest.fixture(params=["files-fsync", "files-flush", "files-segments", "postgres"])
 async def location(request: pytest.FixtureRequest, db_path: Path) -> AsyncIterator[Location]:
     if request.param == "postgres":
         require_postgres()
         schema = f"test_{uuid.uuid4().hex[:16]}"
         yield Location("postgres", POSTGRES_URL, {"schema": schema})
         await drop_schema(schema)
+    elif request.param == "files-segments":
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(segments, "SEGMENT", 2)
+            yield Location("files", db_path, {"durability": "flush"})
     else:
         yield Location("files", db_path, {"durability": request.param.split("-")[1]})
 

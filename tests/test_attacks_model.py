@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from asyncjsondb import AsyncJSONDB, InvalidOperationError
+from asyncjsondb.backends.files import segments
 from tests.attack_scenarios import environment_long
 
 pytestmark = pytest.mark.timeout(600 if environment_long() else 120)
@@ -258,7 +259,13 @@ def other_process() -> Iterator[ProcessPoolExecutor]:
         yield pool
 
 
-def test_every_operation_sequence_matches_a_dict(other_process: ProcessPoolExecutor) -> None:
+@pytest.mark.parametrize("segment", [segments.SEGMENT, 2], ids=["dicts", "segments"])
+def test_every_operation_sequence_matches_a_dict(
+    other_process: ProcessPoolExecutor, segment: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once as collections this small are held (a dict each), once as one past 174,762 records
+    is (``Segments``: ``SEGMENT`` lowered to two records in this process)."""
+    monkeypatch.setattr(segments, "SEGMENT", segment)
     TwoObjectsOneFolder.other_process = other_process
     long = environment_long()
     run_state_machine_as_test(

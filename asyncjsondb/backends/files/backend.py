@@ -20,7 +20,8 @@ from ...steps import drained, each, fill
 from ..base import STALE, Mutation, Stale
 from . import backup, compaction, layout, registry, searching
 from .commits import CommitQueue
-from .slices import SLICE, copy_in_slices, looked_up
+from .segments import Records, lookup
+from .slices import SLICE, copy_in_slices, items_of, keys_of, looked_up, values_of
 
 
 class FileCollection:
@@ -34,7 +35,7 @@ class FileCollection:
         self._ttl = options.cache_ttl
         self._durable = options.durable
 
-    async def _fresh(self) -> dict[str, bytes]:
+    async def _fresh(self) -> Records:
         store = self._store
         if not store.is_fresh(self._ttl):
             await run_blocking(store.refresh)
@@ -57,7 +58,7 @@ class FileCollection:
     async def get_many(self, keys: list[str]) -> dict[str, bytes]:
         data = await self._fresh()
         if len(keys) <= SLICE:  # C only, so no batch lands half-way through (see ``batches``)
-            found = [list(map(data.get, keys))]
+            found = [list(lookup(data, keys))]
         else:
             found = await looked_up(self._store, keys)
         kept: dict[str, bytes] = {}
@@ -72,7 +73,7 @@ class FileCollection:
         await self._fresh()
         keys: list[str] = []
         with bulk_decoding():  # its thousands of slices would set off collector passes
-            await each(keys.extend, drained(await copy_in_slices(self._store, dict.keys)))
+            await each(keys.extend, drained(await copy_in_slices(self._store, keys_of)))
             holding(len(keys))
         return keys
 
@@ -83,12 +84,12 @@ class FileCollection:
 
     async def value_chunks(self) -> AsyncIterator[list[bytes]]:
         await self._fresh()
-        for chunk in drained(await copy_in_slices(self._store, dict.values)):
+        for chunk in drained(await copy_in_slices(self._store, values_of)):
             yield chunk
 
     async def item_chunks(self) -> AsyncIterator[list[tuple[str, bytes]]]:
         await self._fresh()
-        for chunk in drained(await copy_in_slices(self._store, dict.items)):
+        for chunk in drained(await copy_in_slices(self._store, items_of)):
             yield chunk
 
     async def apply(self, mutation: Mutation) -> Any:

@@ -18,6 +18,7 @@ from ...names import validate_collection_name
 from . import atomic, compaction, layout
 from .layout import collection_names
 from .registry import Folder
+from .segments import Records
 from .slices import Copy
 from .store import CollectionStore
 
@@ -163,7 +164,7 @@ def _unstage_locked(store: CollectionStore, fd: int | None) -> None:
     atomic.remove_file(store.paths.staged)
 
 
-def _install_staged_locked(store: CollectionStore, fd: int, data: dict[str, bytes] | None) -> None:
+def _install_staged_locked(store: CollectionStore, fd: int, data: Records | None) -> None:
     """Put the staged file in place, or (``data`` None) remove the collection and it."""
     store.will_change()
     if data is None:

@@ -8,6 +8,8 @@ between its first and last step (CPython switches threads only between bytecodes
 ``str`` and values ``bytes``, whose hashing, comparison and freeing are C too). Readers that take
 several keys do it in one such call as well (``list(data.items())``, ``map(data.get, keys)``).
 A batch after a ``clear`` builds a new dict from nothing and swaps it in: O(batch) as well.
+So does a batch that takes a dict past ``segments.SEGMENT`` keys: it is copied into ``Segments``
+first (whose ``apply`` is the same single pass over its dicts).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from itertools import chain, repeat
 
 from .journal import BatchRecord, ClearRecord, DeleteRecord, Record, SetRecord
+from .segments import Records, Segments, grown
 
 
 @dataclass
@@ -25,7 +28,7 @@ class Changes:
     """The net effect of records on ``data``, in the order a sequential replay leaves keys:
     ``removed`` keys go, ``updated`` ones keep their place, ``added`` ones go to the end."""
 
-    data: dict[str, bytes]
+    data: Records
     removed: dict[str, None] = field(default_factory=dict)
     updated: dict[str, bytes] = field(default_factory=dict)
     added: dict[str, bytes] = field(default_factory=dict)
@@ -47,6 +50,9 @@ class Changes:
     def apply(self) -> None:
         """Apply all of it at once (see the module docstring for why it is atomic)."""
         data = self.data
+        if isinstance(data, Segments):
+            data.apply(self.removed, self.updated, self.added)
+            return
         deque(
             chain(
                 map(data.pop, self.removed, repeat(None)),
@@ -57,28 +63,24 @@ class Changes:
         )
 
 
-def apply_committed(data: dict[str, bytes], records: list[Record]) -> dict[str, bytes]:
-    """Apply ``records`` so that readers of ``data`` see all or none of them; return the dict
-    readers should use from now on (a new one after a ``clear``)."""
+def apply_committed(data: Records, records: list[Record]) -> Records:
+    """Apply ``records`` so that readers of ``data`` see all or none of them; return the
+    mapping readers should use from now on (a new one after a ``clear``, or past a size)."""
     if len(records) == 1:  # the common case: one key, set or deleted in one step
         match records[0]:
             case SetRecord(key, _, value_json):
+                data = grown(data, 1)
                 data[key] = value_json
                 return data
             case DeleteRecord(key):
                 data.pop(key, None)
                 return data
     clears = [i for i, record in enumerate(records) if isinstance(record, ClearRecord)]
-    if clears:
-        fresh: dict[str, bytes] = {}
-        changes = Changes(fresh)
-        _collect(changes, records[clears[-1] + 1 :])
-        changes.apply()
-        return fresh
-    changes = Changes(data)
-    _collect(changes, records)
+    changes = Changes({} if clears else data)
+    _collect(changes, records[clears[-1] + 1 :] if clears else records)
+    changes.data = grown(changes.data, len(changes.added))
     changes.apply()
-    return data
+    return changes.data
 
 
 def _collect(changes: Changes, records: Iterable[Record]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from ...paths import MISSING
 from . import atomic
 from .indexes import Change, IndexSet
 from .journal import BatchRecord, ClearRecord, DeleteRecord, Record, SetRecord
+from .segments import Records
 
 _log = logging.getLogger("asyncjsondb")
 Definition = dict[str, Any]  # {"path": str, "unique": bool}
@@ -54,7 +55,7 @@ class Catalog:
         self._identity = identity
         self._built = None
 
-    def prepare(self, data: Mapping[str, bytes]) -> None:
+    def prepare(self, data: Records) -> None:
         """Before a commit: build the indexes if a unique one must check the writes."""
         if self.definitions and any(definition["unique"] for definition in self.definitions):
             self.current(data)
@@ -68,7 +69,7 @@ class Catalog:
             or not any(d["unique"] for d in self.definitions)
         )
 
-    def current(self, data: Mapping[str, bytes]) -> IndexSet:
+    def current(self, data: Records) -> IndexSet:
         """The indexes, built over ``data`` (the collection in memory) if they are not yet."""
         if self._built is None:
             self._built = _build(self.definitions, data.items())
@@ -84,7 +85,7 @@ class Catalog:
             self._built = _build(self.definitions, ())
         self._built.apply_many(changes)
 
-    def create(self, path: str, unique: bool, data: Mapping[str, bytes]) -> bool:
+    def create(self, path: str, unique: bool, data: Records) -> bool:
         """Build and record an index; False when it exists already. Raises (creating nothing)
         over duplicates of a unique one."""
         indexes = self.current(data)

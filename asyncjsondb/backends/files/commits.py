@@ -37,6 +37,7 @@ from ..base import DeleteMany, Mutation, SetMany
 from . import compaction
 from .journal import Record
 from .plans import View, plan
+from .segments import outgrows
 from .store import CollectionStore
 from .turns import Turns
 
@@ -92,8 +93,9 @@ class CommitQueue:
 
     def _may_go_inline(self, size: int, durable: bool) -> bool:
         """Nothing queued for the pool, a batch of at most ``_LARGEST_INLINE`` records (a bulk
-        ``set_many`` is planned and applied in the pool), and (if durable) fast fsyncs."""
-        if self._scheduled or size > _LARGEST_INLINE:
+        ``set_many`` is planned and applied in the pool, as is one that makes a collection
+        ``Segments``), and (if durable) fast fsyncs."""
+        if self._scheduled or size > _LARGEST_INLINE or outgrows(self.store.data, size):
             return False
         return not durable or _median(self._syncs) < _FAST_SYNC
 

@@ -33,6 +33,8 @@ from pathlib import Path
 
 from ...codec import DecodeError, check_integers, decode, may_hold_big_integers
 from ...errors import CorruptFileError, StorageError
+from . import segments
+from .segments import Records
 
 # Sets and deletes are made by the hundred thousand on replay: ``slots`` without ``frozen``
 # makes them in a third of the time (a frozen dataclass sets each field through
@@ -127,18 +129,22 @@ def _decode_key(key_json: bytes) -> str:
     return key
 
 
-def apply(data: dict[str, bytes], records: Iterable[Record]) -> None:
-    """Apply records, in order, to a collection's key -> encoded value mapping."""
+def apply(data: Records, records: Iterable[Record]) -> Records:
+    """Apply records, in order, to a collection's key -> encoded value mapping, which nobody
+    reads meanwhile; return it (a ``Segments`` copy once a dict would pass its size)."""
     for record in records:
         match record:
             case SetRecord():
+                if type(data) is dict:  # a Segments copy once it would pass its size
+                    data = segments.grown(data, 1)
                 data[record.key] = record.value_json
             case DeleteRecord():
                 data.pop(record.key, None)
             case ClearRecord():
                 data.clear()
             case BatchRecord():
-                apply(data, record.records)
+                data = apply(data, record.records)
+    return data
 
 
 def scan(buffer: bytes, path: Path, base: int) -> tuple[list[Record], int]:

@@ -16,6 +16,7 @@ from ...paths import Path as FieldPath
 from ..base import Clear, Delete, DeleteMany, Increment, Mutation, SetMany, SetValue, Update
 from ..increment import add, is_number, nested
 from .journal import BatchRecord, ClearRecord, DeleteRecord, Record, SetRecord
+from .segments import Records
 
 Number = int | float
 Plan = tuple[Record | None, Any]
@@ -25,7 +26,7 @@ _MISSING = object()
 class View:
     """The collection as earlier mutations of the same commit left it, without touching it."""
 
-    def __init__(self, data: dict[str, bytes]) -> None:
+    def __init__(self, data: Records) -> None:
         self._data = data
         self._changes: dict[str, bytes | None] = {}
         self._cleared = False

@@ -27,6 +27,7 @@ from ...codec import bulk_decoding
 from ...errors import StorageError
 from . import atomic, journal, snapshot
 from .layout import CollectionFiles
+from .segments import Records
 
 SYNC_EVERY = 1 << 18  # bytes written between two fdatasyncs of the new file
 REST = 1.0  # after each sync, rest this many times as long as it took: the disk is the writers'
@@ -145,9 +146,9 @@ def read_at(fd: int, size: int, start: int, path: Path) -> bytes:
     return b"".join(parts)
 
 
-def fold(snapshot_fd: int, journal_fd: int, end: int, path: Path) -> dict[str, bytes]:
+def fold(snapshot_fd: int, journal_fd: int, end: int, path: Path) -> Records:
     """The collection as ``<name>.json`` and the first ``end`` bytes of the journal hold it."""
-    data: dict[str, bytes] = {}
+    data: Records = {}
     with bulk_decoding():
         if snapshot_fd >= 0:
             raw = read_at(snapshot_fd, os.fstat(snapshot_fd).st_size, 0, path)
@@ -159,7 +160,7 @@ def fold(snapshot_fd: int, journal_fd: int, end: int, path: Path) -> dict[str, b
         os.close(journal_fd)
         if valid != end:
             raise StorageError("read", journal_path, OSError(errno.EIO, "a torn line before X"))
-        journal.apply(data, records)
+        data = journal.apply(data, records)
     return data
 
 

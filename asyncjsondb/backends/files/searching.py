@@ -21,7 +21,7 @@ from ...paths import MISSING
 from ...query import MATCH_ALL, Node, Query, compile_where
 from ...steps import Steps, drained, gather
 from . import planner
-from .slices import SLICE, copy_in_slices
+from .slices import SLICE, copy_in_slices, items_of
 from .store import CollectionStore
 
 Item = tuple[str, bytes]
@@ -44,7 +44,7 @@ async def run(store: CollectionStore, query: Query) -> list[tuple[str, Any]]:
             return rest.run((key, decode(raw)) for key, raw in page)
     if store.catalog.empty or not await _under_mutex(store, lambda: _uses_index(store, query)):
         steps = Steps()
-        chunks = await copy_in_slices(store, dict.items, steps)
+        chunks = await copy_in_slices(store, items_of, steps)
         with bulk_decoding():  # over the sort and the paging too: they make containers
             if paged:
                 window = islice(chain.from_iterable(drained(chunks)), query.skip, end)
@@ -72,7 +72,7 @@ async def count(store: CollectionStore, where: Node) -> int:
     if not store.catalog.empty:
         return len(await run(store, Query(where, [], [], 0, None)))
     steps = Steps()
-    chunks = await copy_in_slices(store, dict.items, steps)
+    chunks = await copy_in_slices(store, items_of, steps)
     scan = _scanner(chunks, where)
     with bulk_decoding():
         return sum(await gather(lambda unit: (len(scan(unit)),), drained(chunks), steps))

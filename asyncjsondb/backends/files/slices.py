@@ -19,13 +19,26 @@ from typing import TypeVar
 from ...bridge import run_blocking, sharing_the_gil
 from ...codec import bulk_decoding, holding
 from ...steps import Steps, drained
+from .segments import Records, lookup
 from .store import CollectionStore
 
 T = TypeVar("T")
 SLICE = 1_000  # entries per copy: tens of microseconds
 _TRIES = 3
 
-View = Callable[[dict[str, bytes]], Iterable[T]]  # dict.keys, dict.values or dict.items
+View = Callable[[Records], Iterable[T]]  # keys_of, values_of or items_of
+
+
+def keys_of(data: Records) -> Iterable[str]:
+    return data.keys()
+
+
+def values_of(data: Records) -> Iterable[bytes]:
+    return data.values()
+
+
+def items_of(data: Records) -> Iterable[tuple[str, bytes]]:
+    return data.items()
 
 
 async def copy_in_slices(
@@ -54,8 +67,8 @@ async def looked_up(store: CollectionStore, keys: list[str]) -> list[list[bytes 
     """``store.data.get(key)`` for every key, as one moment, in slices (not joined into one
     list: that is a C call over every value, ~25 ms for 333k values spread over memory)."""
 
-    def view(data: dict[str, bytes]) -> Iterable[bytes | None]:
-        return map(data.get, keys)
+    def view(data: Records) -> Iterable[bytes | None]:
+        return lookup(data, keys)
 
     return await copy_in_slices(store, view)
 
@@ -90,7 +103,7 @@ class Copy:
 
     __slots__ = ("_keys", "_values", "_length")
 
-    def __init__(self, data: dict[str, bytes]) -> None:
+    def __init__(self, data: Records) -> None:
         keys, values = iter(data), iter(data.values())  # the same order: nobody writes meanwhile
         self._keys = list(sharing_the_gil(iter(lambda: list(islice(keys, SLICE)), [])))
         self._values = list(sharing_the_gil(iter(lambda: list(islice(values, SLICE)), [])))

@@ -24,11 +24,12 @@ from ...codec import (
     may_hold_big_integers,
 )
 from ...errors import CorruptFileError
+from . import segments
 
 EMPTY = b"{}\n"
 
 
-class Records(Protocol):
+class Pairs(Protocol):
     """Key -> encoded value pairs that know their number: a dict, or a ``slices.Copy``."""
 
     def __len__(self) -> int: ...
@@ -36,7 +37,7 @@ class Records(Protocol):
     def items(self) -> Iterable[tuple[str, bytes]]: ...
 
 
-def render(data: Records) -> Iterator[bytes]:
+def render(data: Pairs) -> Iterator[bytes]:
     """Yield the snapshot of ``data`` (key -> encoded value) in chunks."""
     if not data:
         yield EMPTY
@@ -48,7 +49,7 @@ def render(data: Records) -> Iterator[bytes]:
     yield b"}\n"
 
 
-def parse(raw: bytes, path: Path) -> dict[str, bytes]:
+def parse(raw: bytes, path: Path) -> segments.Records:
     """Parse a snapshot into key -> encoded value; CorruptFileError names what is wrong."""
     if raw.startswith(b"{\n") and raw.endswith(b"\n}\n"):
         fast = _parse_lines(raw)
@@ -57,7 +58,7 @@ def parse(raw: bytes, path: Path) -> dict[str, bytes]:
     return _parse_any(raw, path)
 
 
-def _parse_lines(raw: bytes) -> dict[str, bytes] | None:
+def _parse_lines(raw: bytes) -> segments.Records | None:
     """Slice our own one-record-per-line layout; None when the file is laid out otherwise.
 
     A block at a time (``_BLOCK`` bytes, so that no C call holds the GIL for long): one regular
@@ -65,7 +66,7 @@ def _parse_lines(raw: bytes) -> dict[str, bytes] | None:
     escapes), one JSON call decodes the block's keys, and each value is validated on its own,
     in C (a corrupt value must fail at open, not at a later get).
     """
-    data: dict[str, bytes] = {}
+    data: segments.Records = {}
     try:
         for block in sharing_the_gil(_blocks(raw)):
             count = block.count(b"\n")
@@ -81,7 +82,7 @@ def _parse_lines(raw: bytes) -> dict[str, bytes] | None:
             deque(map(decode, values), maxlen=0)  # validates, in C
             if may_hold_big_integers(block):
                 deque(map(check_integers, values), maxlen=0)
-            data.update(zip(keys, values, strict=True))
+            data = segments.added(data, keys, values)
     except (DecodeError, ValueError):
         return None
     return data

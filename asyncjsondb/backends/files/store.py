@@ -47,6 +47,7 @@ from .changes import UNOPENED, ChangeCounter, Counter, open_counter
 from .journal import JournalFile, Record
 from .layout import CollectionFiles
 from .locks import ProcessLock
+from .segments import Records
 
 
 class CollectionStore:
@@ -57,7 +58,7 @@ class CollectionStore:
         self.paths = CollectionFiles(directory, name)
         self.read_only = options.read_only  # then nothing here writes a file
         self.plock = ProcessLock(self.paths.lock, options.lock_timeout, read_only=self.read_only)
-        self.data: dict[str, bytes] = {}
+        self.data: Records = {}
         self.catalog = Catalog(self.paths.indexes)
         self.version = 0  # odd while ``data`` is changed in place (``slices`` reads it in slices)
         self.changes: Counter = UNOPENED  # mapped at the first refresh (a fork keeps the map)
@@ -186,7 +187,7 @@ class CollectionStore:
                 if layout.has_interrupted_rename(self.paths):
                     self._load_locked()  # settles it before anyone writes a new journal
                 elif journal_stat is not None:
-                    self._journal = self._open_journal_locked(self.data)
+                    self._journal, _ = self._open_journal_locked(self.data)
             elif (
                 journal_stat is None
                 or journal_stat.st_ino != current.inode
@@ -236,13 +237,13 @@ class CollectionStore:
                 self.changes.bump()  # that loaded before it read the collection again
         loaded = atomic.read_file(self.paths.snapshot)
         identity: FileIdentity | None = None
-        data: dict[str, bytes] = {}
+        data: Records = {}
         try:
             with bulk_decoding():  # millions of new objects: no collector passes over them
                 if loaded is not None:
                     identity = FileIdentity.of(loaded[1])
                     data = snapshot.parse(loaded[0], self.paths.snapshot)
-                journal_file = self._open_journal_locked(data)
+                journal_file, data = self._open_journal_locked(data)
         except BaseException:
             if loaded is not None:
                 os.close(loaded[1])
@@ -251,17 +252,21 @@ class CollectionStore:
         self.data = data  # replayed first, so readers never see a half-replayed collection
         self.loaded = True
 
-    def _open_journal_locked(self, data: dict[str, bytes]) -> JournalFile | None:
+    def _open_journal_locked(self, data: Records) -> tuple[JournalFile | None, Records]:
+        """Open the journal and apply it to ``data``; the result replaces ``data`` (see
+        ``_read_journal_locked``)."""
         opened = JournalFile.open(self.paths.journal, create=False, read_only=self.read_only)
         if opened is not None:
             try:
-                self._read_journal_locked(opened, data)
+                data = self._read_journal_locked(opened, data)
             except BaseException:
                 opened.retire()
                 raise
-        return opened
+        return opened, data
 
-    def _read_journal_locked(self, journal_file: JournalFile, data: dict[str, bytes]) -> None:
+    def _read_journal_locked(self, journal_file: JournalFile, data: Records) -> Records:
+        """Apply the journal's new records to ``data`` (``self.data`` or one being loaded),
+        and return what replaces it: the same mapping, or a ``Segments`` copy past its size."""
         records, valid_end = journal_file.read_new()
         # We hold the lock, so nobody is mid-append: bytes past the valid end are a torn tail.
         if not self.read_only:  # a reader skips it, as the next writer will cut it
@@ -269,9 +274,11 @@ class CollectionStore:
         self.catalog.follow(records, data.get)  # other processes' writes, checked by them
         if data is self.data:
             self._apply(records)
+            data = self.data
         else:
-            journal.apply(data, records)
+            data = journal.apply(data, records)
         journal_file.offset = journal_file.synced = valid_end
+        return data
 
     def _forget_files(self) -> None:
         self.forget_snapshot()
@@ -370,7 +377,7 @@ class CollectionStore:
         finally:
             self.version += 1
 
-    def use_snapshot(self, fd: int, data: dict[str, bytes] | None = None) -> None:
+    def use_snapshot(self, fd: int, data: Records | None = None) -> None:
         """Adopt the ``<name>.json`` just put in place (``fd`` pins it); with ``data``, as the
         collection's new contents."""
         if self._snapshot is not None:

@@ -1,0 +1,212 @@
+"""``Segments``: a collection past ``SEGMENT`` records, held as runs (order) and shards (lookup).
+
+Random sequences of every way memory changes (single sets and deletes, batches with clears,
+journal replay, blocks read from a file) against a plain dict, with ``SEGMENT`` lowered to a
+few keys so that runs fill, split, empty and merge all the time. After every step it must read
+exactly as the dict: the same pairs in the same order, and the same lookups; and no dict in it
+may hold more than ``SEGMENT`` keys (the point of it: no dict ever grows into a big table).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from asyncjsondb.backends.files import batches, journal, segments, snapshot
+from asyncjsondb.backends.files.journal import (
+    BatchRecord,
+    ClearRecord,
+    DeleteRecord,
+    Record,
+    SetRecord,
+)
+from asyncjsondb.backends.files.segments import Segments
+from asyncjsondb.codec import encode_key
+
+KEYS = st.sampled_from([f"k{i}" for i in range(12)])
+VALUES = st.sampled_from([b"1", b"2", b'"x"', b"[3]", b'{"a":4}'])
+
+
+def set_record(key: str, value: bytes) -> SetRecord:
+    return SetRecord(key, encode_key(key), value)
+
+
+def delete_record(key: str) -> DeleteRecord:
+    return DeleteRecord(key, encode_key(key))
+
+
+OPS = st.one_of(
+    st.tuples(st.just("set"), KEYS, VALUES),
+    st.tuples(st.just("delete"), KEYS, st.just(b"")),
+)
+
+
+def record_of(op: tuple[str, str, bytes]) -> SetRecord | DeleteRecord:
+    kind, key, value = op
+    return set_record(key, value) if kind == "set" else delete_record(key)
+
+
+def replay(model: dict[str, bytes], records: list[Record]) -> None:
+    for record in records:
+        match record:
+            case SetRecord():
+                model[record.key] = record.value_json
+            case DeleteRecord():
+                model.pop(record.key, None)
+            case ClearRecord():
+                model.clear()
+            case BatchRecord():
+                replay(model, list(record.records))
+
+
+@pytest.fixture
+def small_segments() -> Iterator[int]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(segments, "SEGMENT", 3)
+        yield 3
+
+
+class AgainstADict(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.data: segments.Records = {}
+        self.model: dict[str, bytes] = {}
+
+    @rule(key=KEYS, value=VALUES)
+    def set_one(self, key: str, value: bytes) -> None:
+        self._commit([set_record(key, value)])
+
+    @rule(key=KEYS)
+    def delete_one(self, key: str) -> None:
+        self._commit([delete_record(key)])
+
+    @rule(ops=st.lists(OPS, max_size=14), clear_at=st.none() | st.integers(0, 14))
+    def commit_batch(self, ops: list[tuple[str, str, bytes]], clear_at: int | None) -> None:
+        records: list[Record] = [record_of(op) for op in ops]
+        if clear_at is not None:
+            records.insert(min(clear_at, len(records)), ClearRecord())
+        self._commit(records)
+
+    @rule(ops=st.lists(OPS, min_size=1, max_size=8))
+    def commit_one_batch_record(self, ops: list[tuple[str, str, bytes]]) -> None:
+        self._commit([BatchRecord(tuple(record_of(op) for op in ops))])
+
+    @rule(ops=st.lists(OPS, max_size=14), clear=st.booleans())
+    def replay_journal(self, ops: list[tuple[str, str, bytes]], clear: bool) -> None:
+        records: list[Record] = [record_of(op) for op in ops]
+        if clear:
+            records.insert(len(records) // 2, ClearRecord())
+        self.data = journal.apply(self.data, records)
+        replay(self.model, records)
+
+    @rule(pairs=st.lists(st.tuples(KEYS, VALUES), max_size=10))
+    def read_block(self, pairs: list[tuple[str, bytes]]) -> None:
+        keys, values = [k for k, _ in pairs], [v for _, v in pairs]
+        self.data = segments.added(self.data, keys, values)
+        self.model.update(pairs)
+
+    def _commit(self, records: list[Record]) -> None:
+        self.data = batches.apply_committed(self.data, records)
+        replay(self.model, records)
+
+    @invariant()
+    def reads_as_the_dict(self) -> None:
+        data, model = self.data, self.model
+        assert list(data.items()) == list(model.items())
+        assert list(data.keys()) == list(model)
+        assert list(data.values()) == list(model.values())
+        assert len(data) == len(model)
+        universe = [f"k{i}" for i in range(12)]
+        assert [data.get(key) for key in universe] == [model.get(key) for key in universe]
+        assert [key in data for key in universe] == [key in model for key in universe]
+        assert list(segments.lookup(data, universe)) == [model.get(key) for key in universe]
+
+    @invariant()
+    def no_dict_outgrows_a_segment(self) -> None:
+        if isinstance(self.data, Segments):
+            runs, shards = self.data.runs, self.data.shards
+            assert all(len(run) <= segments.SEGMENT for run in runs)
+            assert all(runs[:-1]), "only the last run may be empty"
+            assert sum(map(len, shards)) == len(self.model)
+            for shard in shards:
+                assert all(self.model[key] == value for key, value in shard.items())
+        else:  # a dict becomes Segments before it passes the size
+            assert len(self.data) <= segments.SEGMENT
+
+
+def test_every_change_sequence_reads_as_a_dict(small_segments: int) -> None:
+    run_state_machine_as_test(
+        AgainstADict, settings=settings(max_examples=300, stateful_step_count=40, deadline=None)
+    )
+
+
+def test_runs_stay_half_full_as_keys_go(small_segments: int) -> None:
+    """Deleting most keys at random leaves no more runs than twice the fewest that would do
+    (each removal tidies one step), so lookups of a key's run stay cheap."""
+    data: segments.Records = {}
+    keys = [f"k{i}" for i in range(300)]
+    data = segments.added(data, keys, [b"1"] * len(keys))
+    assert isinstance(data, Segments) and len(data.runs) == 100
+    for key in keys[::3] + keys[1::3]:
+        data = batches.apply_committed(data, [delete_record(key)])
+    assert isinstance(data, Segments)
+    assert list(data) == keys[2::3]
+    fewest = -(-len(data) // segments.SEGMENT)
+    assert len(data.runs) <= 2 * fewest + 1
+
+
+def test_a_file_with_a_key_twice_keeps_the_first_place_and_the_last_value(
+    small_segments: int,
+) -> None:
+    """As ``json.loads`` does with a hand-made object that repeats a key."""
+    raw = b'{\n"a":1,\n"b":2,\n"c":3,\n"d":4,\n"a":5,\n"e":6\n}\n'
+    data = snapshot.parse(raw, Path("x.json"))
+    assert isinstance(data, Segments)
+    assert list(data.items()) == [
+        ("a", b"5"),
+        ("b", b"2"),
+        ("c", b"3"),
+        ("d", b"4"),
+        ("e", b"6"),
+    ]
+
+
+def test_a_reader_in_another_thread_never_sees_half_a_batch(small_segments: int) -> None:
+    """Each batch swaps the values of two keys kept in different runs and shards; a reader
+    thread reading both (``lookup``, one C call) or the pairs (``items``) must always see one
+    of them holding each value: never both the same (half a batch)."""
+    data: Any = segments.added({}, [f"k{i}" for i in range(40)], [b"0"] * 40)
+    assert isinstance(data, Segments)
+    first, last = "k0", "k39"
+    data = batches.apply_committed(data, [set_record(first, b"1"), set_record(last, b"2")])
+    seen_half: list[tuple[bytes | None, ...]] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            pair = tuple(segments.lookup(data, [first, last]))
+            items = dict(list(data.items()))
+            if pair[0] == pair[1] or items[first] == items[last]:
+                seen_half.append(pair)
+
+    reader = threading.Thread(target=read)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as CPython can
+    reader.start()
+    try:
+        for round_ in range(3_000):
+            one, two = (b"1", b"2") if round_ % 2 else (b"2", b"1")
+            batches.apply_committed(data, [set_record(first, one), set_record(last, two)])
+    finally:
+        stop.set()
+        reader.join()
+        sys.setswitchinterval(interval)
+    assert not seen_half
