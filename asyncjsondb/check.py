@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import backup
-from .backends.files import atomic, journal, layout, snapshot
+from .backends.files import atomic, batches, layout, snapshot
 from .backends.files.changes import NO_COUNTER, existing_counter
 from .backends.files.journal import JournalFile
 from .backends.files.locks import ProcessLock
@@ -196,7 +196,7 @@ def _read_journal(path: Path, found: _Inspection, repair: bool) -> bool:
         except CorruptFileError as exc:
             found.problems.append(Problem(path, exc.position, exc.problem, repairable=False))
             return True
-        found.data = journal.apply(found.data, records)
+        found.data = batches.replay(found.data, records)
         if journal_file.written_end > valid_end:
             torn = journal_file.written_end - valid_end
             found.problems.append(

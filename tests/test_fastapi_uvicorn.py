@@ -105,7 +105,8 @@ async def test_two_uvicorn_workers_count_every_increment(tmp_path: Path) -> None
     assert not (db_path / "counters.journal").exists()  # both workers closed the db at shutdown
 
 
-READS = 60
+READS = 20  # reads answered by the other worker, wanted at least (the kernel picks which)
+ROUNDS = 2_000  # at most, so a kernel that sends nearly all to one worker still gets there
 
 
 async def test_two_uvicorn_workers_read_every_acknowledged_write(tmp_path: Path) -> None:
@@ -120,11 +121,13 @@ async def test_two_uvicorn_workers_read_every_acknowledged_write(tmp_path: Path)
             base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30
         ) as client:
             await wait_for_both_workers(client, server, log)
-            for _ in range(READS):
+            rounds = 0
+            while len(across) < READS and rounds < ROUNDS:
+                rounds += 1
                 written = (await client.post("/counters/total/increment")).json()
                 read = (await client.get("/counters/total")).json()
                 assert read["value"] == written["value"], log.read_text()
                 if read["served_by"] != written["served_by"]:
                     across.append((written["value"], read["value"]))
     assert across, "no read landed on the other worker"
-    print(f"\n{len(across)} of {READS} reads answered by the other worker, none stale")
+    print(f"\n{len(across)} of {rounds} reads answered by the other worker, none stale")

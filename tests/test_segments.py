@@ -20,7 +20,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from asyncjsondb.backends.files import batches, journal, segments, snapshot
+from asyncjsondb.backends.files import batches, segments, snapshot
 from asyncjsondb.backends.files.journal import (
     BatchRecord,
     ClearRecord,
@@ -104,7 +104,7 @@ class AgainstADict(RuleBasedStateMachine):
         records: list[Record] = [record_of(op) for op in ops]
         if clear:
             records.insert(len(records) // 2, ClearRecord())
-        self.data = journal.apply(self.data, records)
+        self.data = batches.replay(self.data, records)
         replay(self.model, records)
 
     @rule(pairs=st.lists(st.tuples(KEYS, VALUES), max_size=10))

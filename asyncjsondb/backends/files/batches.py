@@ -19,8 +19,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 
+from . import journal
 from .journal import BatchRecord, ClearRecord, DeleteRecord, Record, SetRecord
-from .segments import Records, Segments, grown
+from .segments import Records, Segments, grown, outgrows
+
+_REPLAY = 4096  # journal records applied to Segments in one pass: a millisecond or so
 
 
 @dataclass
@@ -81,6 +84,18 @@ def apply_committed(data: Records, records: list[Record]) -> Records:
     changes.data = grown(changes.data, len(changes.added))
     changes.apply()
     return changes.data
+
+
+def replay(data: Records, records: list[Record]) -> Records:
+    """Apply records read from a journal to ``data``, which nobody reads yet; return what
+    replaces it. Into a dict that stays within ``SEGMENT``, a record at a time (the fastest
+    way); else a chunk at a time, as commits are applied, so that no C call is long."""
+    if isinstance(data, dict) and not outgrows(data, len(records)):
+        journal.apply(data, records)
+        return data
+    for start in range(0, len(records), _REPLAY):
+        data = apply_committed(data, records[start : start + _REPLAY])
+    return data
 
 
 def _collect(changes: Changes, records: Iterable[Record]) -> None:

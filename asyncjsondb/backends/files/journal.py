@@ -33,8 +33,6 @@ from pathlib import Path
 
 from ...codec import DecodeError, check_integers, decode, may_hold_big_integers
 from ...errors import CorruptFileError, StorageError
-from . import segments
-from .segments import Records
 
 # Sets and deletes are made by the hundred thousand on replay: ``slots`` without ``frozen``
 # makes them in a third of the time (a frozen dataclass sets each field through
@@ -129,22 +127,19 @@ def _decode_key(key_json: bytes) -> str:
     return key
 
 
-def apply(data: Records, records: Iterable[Record]) -> Records:
-    """Apply records, in order, to a collection's key -> encoded value mapping, which nobody
-    reads meanwhile; return it (a ``Segments`` copy once a dict would pass its size)."""
+def apply(data: dict[str, bytes], records: Iterable[Record]) -> None:
+    """Apply records, in order, to a collection's key -> encoded value dict (``batches.replay``
+    says when)."""
     for record in records:
         match record:
             case SetRecord():
-                if type(data) is dict:  # a Segments copy once it would pass its size
-                    data = segments.grown(data, 1)
                 data[record.key] = record.value_json
             case DeleteRecord():
                 data.pop(record.key, None)
             case ClearRecord():
                 data.clear()
             case BatchRecord():
-                data = apply(data, record.records)
-    return data
+                apply(data, record.records)
 
 
 def scan(buffer: bytes, path: Path, base: int) -> tuple[list[Record], int]:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ...codec import bulk_decoding
 from ...errors import StorageError
-from . import atomic, journal, snapshot
+from . import atomic, batches, journal, snapshot
 from .layout import CollectionFiles
 from .segments import Records
 
@@ -160,7 +160,7 @@ def fold(snapshot_fd: int, journal_fd: int, end: int, path: Path) -> Records:
         os.close(journal_fd)
         if valid != end:
             raise StorageError("read", journal_path, OSError(errno.EIO, "a torn line before X"))
-        data = journal.apply(data, records)
+        data = batches.replay(data, records)
     return data
 
 

@@ -25,6 +25,7 @@ from ...codec import (
 )
 from ...errors import CorruptFileError
 from . import segments
+from .atomic import Contents
 
 EMPTY = b"{}\n"
 
@@ -49,16 +50,17 @@ def render(data: Pairs) -> Iterator[bytes]:
     yield b"}\n"
 
 
-def parse(raw: bytes, path: Path) -> segments.Records:
-    """Parse a snapshot into key -> encoded value; CorruptFileError names what is wrong."""
-    if raw.startswith(b"{\n") and raw.endswith(b"\n}\n"):
+def parse(raw: Contents, path: Path) -> segments.Records:
+    """Parse a snapshot (``bytes``, or a map of them) into key -> encoded value;
+    CorruptFileError names what is wrong."""
+    if raw[:2] == b"{\n" and raw[-3:] == b"\n}\n":
         fast = _parse_lines(raw)
         if fast is not None:
             return fast
-    return _parse_any(raw, path)
+    return _parse_any(bytes(raw), path)
 
 
-def _parse_lines(raw: bytes) -> segments.Records | None:
+def _parse_lines(raw: Contents) -> segments.Records | None:
     """Slice our own one-record-per-line layout; None when the file is laid out otherwise.
 
     A block at a time (``_BLOCK`` bytes, so that no C call holds the GIL for long): one regular
@@ -94,7 +96,7 @@ _LINE = re.compile(rb'^("(?:[^"\\\n]|\\.)*"):(.*),\n', re.MULTILINE)
 _PLAIN_LINE = re.compile(rb'^"([^"\\\n]*)":(.*),\n', re.MULTILINE)  # faster: no escapes
 
 
-def _blocks(raw: bytes) -> Iterator[bytes]:
+def _blocks(raw: Contents) -> Iterator[bytes]:
     """The lines between ``{\n`` and ``\n}\n``, a block of whole lines at a time, each line
     ending with ``,\n`` (the last one's comma added)."""
     start, end = 2, len(raw) - 3

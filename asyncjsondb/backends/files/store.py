@@ -235,14 +235,17 @@ class CollectionStore:
         else:
             if layout.settle_leftovers(self.paths):  # a swap another process began: others
                 self.changes.bump()  # that loaded before it read the collection again
-        loaded = atomic.read_file(self.paths.snapshot)
+        loaded = atomic.read_mapped(self.paths.snapshot)
         identity: FileIdentity | None = None
         data: Records = {}
         try:
             with bulk_decoding():  # millions of new objects: no collector passes over them
                 if loaded is not None:
                     identity = FileIdentity.of(loaded[1])
-                    data = snapshot.parse(loaded[0], self.paths.snapshot)
+                    try:
+                        data = snapshot.parse(loaded[0], self.paths.snapshot)
+                    finally:
+                        atomic.let_go(loaded[0])
                 journal_file, data = self._open_journal_locked(data)
         except BaseException:
             if loaded is not None:
@@ -276,7 +279,7 @@ class CollectionStore:
             self._apply(records)
             data = self.data
         else:
-            data = journal.apply(data, records)
+            data = batches.replay(data, records)
         journal_file.offset = journal_file.synced = valid_end
         return data
 
