@@ -211,9 +211,10 @@ def _read_bytes(stream: io.BufferedReader, size: int) -> bytes:
 
 
 def _read_into_map(stream: io.BufferedReader, size: int) -> Contents:
-    if not size:
+    try:
+        contents = mmap.mmap(-1, size)
+    except (OSError, ValueError):  # empty, or no memory to map: read it as bytes
         return _read_bytes(stream, size)
-    contents = mmap.mmap(-1, size)
     try:
         if stream.readinto(contents) == size and not stream.read(1):
             return contents
@@ -227,5 +228,5 @@ def _read_into_map(stream: io.BufferedReader, size: int) -> Contents:
 
 def let_go(contents: Contents) -> None:
     """Free what ``read_mapped`` read, now (a map without holding the GIL)."""
-    if isinstance(contents, mmap.mmap):
+    if not isinstance(contents, bytes):
         contents.close()
