@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from asyncjsondb import AsyncJSONDB, Collection, DuplicateKeyError, StorageError
-from asyncjsondb.backends.files import commits, compaction, turns
+from asyncjsondb.backends.files import commits, compaction, segments, turns
 from asyncjsondb.backends.files.commits import CommitQueue
+from asyncjsondb.backends.files.segments import Segments
 from tests.attack_scenarios import ATTACKS, BEFORE, PATHS_TAKEN, read_view
 from tests.faults import SyscallFaults
 from tests.proc_workers import JOIN_TIMEOUT, SPAWN, Peer
@@ -65,6 +66,26 @@ async def test_an_uncontended_write_commits_inline_without_suspending(
     assert done
     assert (queue.inline, queue.pooled) == (inline + 1, pooled)
     assert await c.get("k") == 1
+
+
+async def test_a_write_that_makes_a_collection_segments_goes_to_the_pool(
+    files_db: AsyncJSONDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Turning a dict into ``Segments`` is a copy of ~175k records: the pool's work, never an
+    event loop's, even when the collection is free."""
+    monkeypatch.setattr(segments, "SEGMENT", 3)
+    c = await files_db.get_collection("c")
+    queue = queue_of(c)
+    await c.set_many({"a": 1, "b": 2})  # three records: still a dict
+    inline, pooled = queue.inline, queue.pooled
+    done, _ = finished_without_awaiting(c.set("d", 4))
+    assert not done
+    await until(lambda: queue.pooled == pooled + 1)
+    assert queue.inline == inline
+    assert isinstance(c._backend._store.data, Segments)  # type: ignore[attr-defined]
+    done, _ = finished_without_awaiting(c.set("e", 5))  # Segments from now on: inline again
+    assert done and queue.inline == inline + 1
+    assert await c.keys() == ["seed", "a", "b", "d", "e"]
 
 
 async def test_writes_ready_in_one_turn_share_one_append_and_one_sync(

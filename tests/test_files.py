@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import mmap
+import os
 import zlib
 from pathlib import Path
 
 import pytest
 
 from asyncjsondb import AsyncJSONDB, CorruptFileError, create_database
-from asyncjsondb.backends.files import journal, snapshot
+from asyncjsondb.backends.files import atomic, journal, snapshot
 from asyncjsondb.backends.files.journal import BatchRecord, ClearRecord, DeleteRecord, SetRecord
 from asyncjsondb.codec import encode
 from tests.journal_tail import records_end, records_of
@@ -220,3 +223,32 @@ async def test_a_frame_torn_off_its_newline_at_a_sector_boundary_is_a_torn_appen
         c = await db.get_collection("c")
         assert await c.keys() == ["a"]
         assert records_of(db_path / "c.journal") == first  # the torn frame cut, nothing else
+
+
+def test_a_snapshot_is_read_into_a_map_that_frees_without_the_gil(tmp_path: Path) -> None:
+    """``read_mapped`` gives the file's exact bytes in an anonymous map (closed by ``let_go``),
+    plain bytes for an empty file, and plain bytes when no map can be made."""
+    path = tmp_path / "c.json"
+    path.write_bytes(b'{\n"a":1\n}\n')
+    loaded = atomic.read_mapped(path)
+    assert loaded is not None
+    contents, fd = loaded
+    assert isinstance(contents, mmap.mmap) and contents[:] == b'{\n"a":1\n}\n'
+    atomic.let_go(contents)
+    assert contents.closed
+    os.close(fd)
+    path.write_bytes(b"")
+    loaded = atomic.read_mapped(path)
+    assert loaded is not None and loaded[0] == b""
+    os.close(loaded[1])
+    path.write_bytes(b"{}\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mmap, "mmap", _refused)
+        loaded = atomic.read_mapped(path)
+    assert loaded is not None and loaded[0] == b"{}\n"
+    os.close(loaded[1])
+    assert atomic.read_mapped(tmp_path / "absent.json") is None
+
+
+def _refused(*args: object) -> mmap.mmap:
+    raise OSError(errno.ENOMEM, "Cannot allocate memory")

@@ -9,11 +9,11 @@ may hold more than ``SEGMENT`` keys (the point of it: no dict ever grows into a 
 
 from __future__ import annotations
 
+import random
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -99,11 +99,20 @@ class AgainstADict(RuleBasedStateMachine):
     def commit_one_batch_record(self, ops: list[tuple[str, str, bytes]]) -> None:
         self._commit([BatchRecord(tuple(record_of(op) for op in ops))])
 
-    @rule(ops=st.lists(OPS, max_size=14), clear=st.booleans())
-    def replay_journal(self, ops: list[tuple[str, str, bytes]], clear: bool) -> None:
+    @rule(
+        ops=st.lists(OPS, max_size=14),
+        clear=st.booleans(),
+        batched=st.lists(OPS, max_size=12),
+    )
+    def replay_journal(
+        self, ops: list[tuple[str, str, bytes]], clear: bool, batched: list[tuple[str, str, bytes]]
+    ) -> None:
+        """Records as a journal holds them: single ones, a clear, a ``set_many`` as one."""
         records: list[Record] = [record_of(op) for op in ops]
         if clear:
             records.insert(len(records) // 2, ClearRecord())
+        if batched:
+            records.insert(len(records) // 3, BatchRecord(tuple(map(record_of, batched))))
         self.data = batches.replay(self.data, records)
         replay(self.model, records)
 
@@ -163,6 +172,23 @@ def test_runs_stay_half_full_as_keys_go(small_segments: int) -> None:
     assert len(data.runs) <= 2 * fewest + 1
 
 
+def test_a_file_in_any_layout_past_the_size_is_held_as_segments(small_segments: int) -> None:
+    """A hand-written file (not one record a line) is parsed whole, then held as Segments."""
+    raw = b'{"a": 1, "b": [2],\n  "c": {"d": 3}, "e": "4", "a": 5}'
+    data = snapshot.parse(raw, Path("x.json"))
+    assert isinstance(data, Segments)
+    assert list(data.items()) == [("a", b"5"), ("b", b"[2]"), ("c", b'{"d":3}'), ("e", b'"4"')]
+
+
+def test_replaying_a_large_set_many_grows_no_dict_past_the_size(small_segments: int) -> None:
+    """A ``set_many`` is one journal record: its sets count, and go in short steps."""
+    records: list[Record] = [BatchRecord(tuple(set_record(f"k{i}", b"1") for i in range(10)))]
+    data = batches.replay({}, records)
+    assert isinstance(data, Segments)
+    assert list(data) == [f"k{i}" for i in range(10)]
+    assert max(map(len, data.runs)) <= segments.SEGMENT
+
+
 def test_a_file_with_a_key_twice_keeps_the_first_place_and_the_last_value(
     small_segments: int,
 ) -> None:
@@ -180,33 +206,49 @@ def test_a_file_with_a_key_twice_keeps_the_first_place_and_the_last_value(
 
 
 def test_a_reader_in_another_thread_never_sees_half_a_batch(small_segments: int) -> None:
-    """Each batch swaps the values of two keys kept in different runs and shards; a reader
-    thread reading both (``lookup``, one C call) or the pairs (``items``) must always see one
-    of them holding each value: never both the same (half a batch)."""
-    data: Any = segments.added({}, [f"k{i}" for i in range(40)], [b"0"] * 40)
-    assert isinstance(data, Segments)
-    first, last = "k0", "k39"
-    data = batches.apply_committed(data, [set_record(first, b"1"), set_record(last, b"2")])
-    seen_half: list[tuple[bytes | None, ...]] = []
+    """Each batch deletes one key of a pair and sets the other (which goes to the end: runs
+    fill, new ones start, emptied ones go, small ones are poured together), while a reader
+    thread, switching as often as CPython can, reads the pairs (``items``, one C call) and looks
+    the keys up (``lookup``, one C call): exactly one key of each pair, never a key twice, and
+    the keys no batch touches always there, in order."""
+    stable = [f"s{i}" for i in range(30)]
+    pairs = [(f"a{i}", f"b{i}") for i in range(20)]
+    firsts = [first for first, _ in pairs]
+    held: list[segments.Records] = [segments.added({}, stable + firsts, [b"1"] * 50)]
+    assert isinstance(held[0], Segments)
+    wrong: list[str] = []
     stop = threading.Event()
 
     def read() -> None:
         while not stop.is_set():
-            pair = tuple(segments.lookup(data, [first, last]))
-            items = dict(list(data.items()))
-            if pair[0] == pair[1] or items[first] == items[last]:
-                seen_half.append(pair)
+            data = held[0]
+            keys = [key for key, _ in list(data.items())]
+            found = list(segments.lookup(data, [key for pair in pairs for key in pair]))
+            present = set(keys)
+            if len(present) != len(keys):
+                wrong.append("a key twice")
+            if [key for key in keys if key.startswith("s")] != stable:
+                wrong.append("an untouched key missing or moved")
+            if any((first in present) == (second in present) for first, second in pairs):
+                wrong.append("half a batch in the pairs")
+            if any((found[i] is None) == (found[i + 1] is None) for i in range(0, 40, 2)):
+                wrong.append("half a batch in the lookups")
 
+    rng = random.Random(0)
+    first_present = dict.fromkeys(firsts, True)
     reader = threading.Thread(target=read)
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # switch threads as often as CPython can
     reader.start()
     try:
-        for round_ in range(3_000):
-            one, two = (b"1", b"2") if round_ % 2 else (b"2", b"1")
-            batches.apply_committed(data, [set_record(first, one), set_record(last, two)])
+        for _ in range(5_000):
+            first, second = rng.choice(pairs)
+            present, absent = (first, second) if first_present[first] else (second, first)
+            first_present[first] = not first_present[first]
+            records: list[Record] = [delete_record(present), set_record(absent, b"2")]
+            held[0] = batches.apply_committed(held[0], records)
     finally:
         stop.set()
         reader.join()
         sys.setswitchinterval(interval)
-    assert not seen_half
+    assert not wrong, sorted(set(wrong))

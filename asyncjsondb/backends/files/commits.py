@@ -82,20 +82,19 @@ class CommitQueue:
         """Commit ``mutation`` inline if the collection is free, else through the pool."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Any] = loop.create_future()
-        pending = (mutation, durable, waiter)
+        pending, size = (mutation, durable, waiter), _records_in(mutation)
         if loop in self._gathering:  # behind the writes gathered before it
             self._gather(loop, pending)
-        elif not self._may_go_inline(_records_in(mutation), durable):
+        elif not self._may_go_inline(size, durable):
             self._to_pool([pending])
-        elif not (_turns.may_commit_now(loop) and self._commit_inline([pending])):
+        elif not (_turns.may_commit_now(loop) and self._commit_inline([pending], size)):
             self._gather(loop, pending)
         return await waiter
 
     def _may_go_inline(self, size: int, durable: bool) -> bool:
         """Nothing queued for the pool, a batch of at most ``_LARGEST_INLINE`` records (a bulk
-        ``set_many`` is planned and applied in the pool, as is one that makes a collection
-        ``Segments``), and (if durable) fast fsyncs."""
-        if self._scheduled or size > _LARGEST_INLINE or outgrows(self.store.data, size):
+        ``set_many`` is planned and applied in the pool), and (if durable) fast fsyncs."""
+        if self._scheduled or size > _LARGEST_INLINE:
             return False
         return not durable or _median(self._syncs) < _FAST_SYNC
 
@@ -116,14 +115,18 @@ class CommitQueue:
             return
         durable = any(d for _, d, _ in batch)
         size = sum(_records_in(mutation) for mutation, _, _ in batch)
-        if not (self._may_go_inline(size, durable) and self._commit_inline(batch)):
+        if not (self._may_go_inline(size, durable) and self._commit_inline(batch, size)):
             self._to_pool(batch)
 
-    def _commit_inline(self, batch: list[Pending]) -> bool:
-        """Commit ``batch`` on this loop if the locks are free and memory is current; False
-        (nothing done) otherwise."""
+    def _commit_inline(self, batch: list[Pending], size: int) -> bool:
+        """Commit ``batch`` (``size`` records) on this loop if the locks are free and memory is
+        current, and it would not make the collection ``Segments`` (a copy: the pool's work);
+        False (nothing done) otherwise."""
         store = self.store
         if not store.lock_if_current():
+            return False
+        if outgrows(store.data, size):
+            store.unlock()
             return False
         try:
             outcomes = self._commit_locked(batch)

@@ -69,34 +69,32 @@ class Segments:
         keys = list(keys)
         return map(dict.get, self._shards_of(keys), keys)
 
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Segments | dict):
-            return len(self) == len(other) and list(self.items()) == list(other.items())
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, like a dict
-
     def __repr__(self) -> str:
         return f"<Segments: {len(self)} records in {len(self.runs)} runs>"
 
     # -- writing: the caller holds the store's mutex (one writer at a time) --------------------
 
     def __setitem__(self, key: str, value: bytes) -> None:
-        if key in self:
-            self.apply({}, {key: value}, {})
+        """One key: the common write, so it takes no ``apply`` (both dicts in one C call)."""
+        shard = self.shards[hash(key) & _MASK]
+        if key in shard:
+            run = self._runs_of([key])[0]
         else:
-            self.apply({}, {}, {key: value})
+            run = self.runs[-1]
+            if len(run) >= SEGMENT:  # a new run is needed
+                self.apply({}, {}, {key: value})
+                return
+        deque(map(dict.__setitem__, (run, shard), (key, key), (value, value)), maxlen=0)
 
     def pop(self, key: str, default: bytes | None = None) -> bytes | None:
-        found = self.get(key)
+        shard = self.shards[hash(key) & _MASK]
+        found = shard.get(key)
         if found is None:
             return default
-        self.apply({key: None}, {}, {})
+        run = self._runs_of([key])[0]
+        deque(map(dict.pop, (run, shard), (key, key)), maxlen=0)
+        self._tidy()
         return found
-
-    def clear(self) -> None:
-        self.runs[:] = [{}]
-        self.shards[:] = [{} for _ in range(SHARDS)]
 
     def apply(
         self, removed: dict[str, None], updated: dict[str, bytes], added: dict[str, bytes]

@@ -109,7 +109,7 @@ def _blocks(raw: Contents) -> Iterator[bytes]:
     yield raw[start:end] + b",\n"
 
 
-def _parse_any(raw: bytes, path: Path) -> dict[str, bytes]:
+def _parse_any(raw: bytes, path: Path) -> segments.Records:
     if not raw.strip():
         raise CorruptFileError(
             path, "the file is empty; a collection file holds a JSON object", position=0
@@ -126,7 +126,7 @@ def _parse_any(raw: bytes, path: Path) -> dict[str, bytes]:
         kind = type(document).__name__
         problem = f"holds a JSON {kind}, not an object of key -> value"
         raise CorruptFileError(path, problem, position=len(raw) - len(raw.lstrip()))
-    return {key: encode(value) for key, value in document.items()}
+    return segments.added({}, list(document), [encode(value) for value in document.values()])
 
 
 def _byte_of(exc: Exception, raw: bytes) -> int:

@@ -40,7 +40,7 @@ from ...errors import (
     StorageError,
 )
 from ...options import Options
-from . import atomic, batches, journal, layout, snapshot
+from . import atomic, batches, journal, layout, segments, snapshot
 from .atomic import FileIdentity
 from .catalog import Catalog
 from .changes import UNOPENED, ChangeCounter, Counter, open_counter
@@ -373,7 +373,9 @@ class CollectionStore:
 
     def _apply(self, records: list[Record]) -> None:
         """Apply committed records to memory, each batch whole or not at all for readers
-        (``batches``); ``version`` is odd meanwhile, for bulk reads between slices."""
+        (``batches``); ``version`` is odd meanwhile, for bulk reads between slices. A dict that
+        would pass ``segments.SEGMENT`` is copied first: readers keep reading it meanwhile."""
+        self.data = segments.grown(self.data, batches.size_of(records))
         self.version += 1
         try:
             self.data = batches.apply_committed(self.data, records)
