@@ -20,7 +20,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from asyncjsondb.backends.files import batches, segments, snapshot
+from asyncjsondb.backends.files import batches, journal, segments, snapshot
 from asyncjsondb.backends.files.journal import (
     BatchRecord,
     ClearRecord,
@@ -52,19 +52,6 @@ OPS = st.one_of(
 def record_of(op: tuple[str, str, bytes]) -> SetRecord | DeleteRecord:
     kind, key, value = op
     return set_record(key, value) if kind == "set" else delete_record(key)
-
-
-def replay(model: dict[str, bytes], records: list[Record]) -> None:
-    for record in records:
-        match record:
-            case SetRecord():
-                model[record.key] = record.value_json
-            case DeleteRecord():
-                model.pop(record.key, None)
-            case ClearRecord():
-                model.clear()
-            case BatchRecord():
-                replay(model, list(record.records))
 
 
 @pytest.fixture
@@ -114,7 +101,7 @@ class AgainstADict(RuleBasedStateMachine):
         if batched:
             records.insert(len(records) // 3, BatchRecord(tuple(map(record_of, batched))))
         self.data = batches.replay(self.data, records)
-        replay(self.model, records)
+        journal.apply(self.model, records)  # the plain dict, a record at a time
 
     @rule(pairs=st.lists(st.tuples(KEYS, VALUES), max_size=10))
     def read_block(self, pairs: list[tuple[str, bytes]]) -> None:
@@ -124,7 +111,7 @@ class AgainstADict(RuleBasedStateMachine):
 
     def _commit(self, records: list[Record]) -> None:
         self.data = batches.apply_committed(self.data, records)
-        replay(self.model, records)
+        journal.apply(self.model, records)  # the plain dict, a record at a time
 
     @invariant()
     def reads_as_the_dict(self) -> None:
