@@ -20,6 +20,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
+from asyncjsondb import AsyncJSONDB, DatabaseError
 from asyncjsondb.backends.files import batches, journal, segments, snapshot
 from asyncjsondb.backends.files.journal import (
     BatchRecord,
@@ -239,3 +240,31 @@ def test_a_reader_in_another_thread_never_sees_half_a_batch(small_segments: int)
         reader.join()
         sys.setswitchinterval(interval)
     assert not wrong, sorted(set(wrong))
+
+
+async def test_a_copy_into_segments_that_fails_leaves_journal_and_memory_as_they_were(
+    small_segments: int, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy comes before the append: a failed write is in neither, in this process, in
+    another reading the files, or after a reopen (close folds memory into the file)."""
+    real = segments.grown
+
+    def fails(data: segments.Records, extra: int) -> segments.Records:
+        if segments.outgrows(data, extra):
+            raise MemoryError("copying into Segments")
+        return real(data, extra)
+
+    async with AsyncJSONDB(db_path, cache_ttl=0) as db:
+        c = await db.get_collection("c")
+        await c.set_many({"a": 1, "b": 2, "d": 4})
+        monkeypatch.setattr(batches, "grown", fails)  # a MemoryError cannot be made real
+        with pytest.raises(DatabaseError):
+            await c.set("e", 5)
+        monkeypatch.setattr(batches, "grown", real)
+        assert await c.keys() == ["a", "b", "d"]
+        assert b'"e"' not in (db_path / "c.journal").read_bytes()
+        async with AsyncJSONDB(db_path, cache_ttl=0) as other:
+            assert await (await other.get_collection("c")).keys() == ["a", "b", "d"]
+        await c.set("f", 6)
+    async with AsyncJSONDB(db_path) as db:
+        assert await (await db.get_collection("c")).keys() == ["a", "b", "d", "f"]

@@ -88,13 +88,22 @@ def apply_committed(data: Records, records: list[Record]) -> Records:
     return changes.data
 
 
-def size_of(records: list[Record]) -> int:
-    """How many sets and deletes ``records`` hold, a batch's counted (in C: replay counts a
-    hundred thousand records)."""
-    batched = compress(records, map(is_, map(type, records), repeat(BatchRecord)))
-    return len(records) + sum(
-        len(batch.records) - 1 for batch in cast(Iterator[BatchRecord], batched)
-    )
+def sets_in(records: list[Record]) -> int:
+    """How many sets ``records`` hold, a batch's counted: at most that many keys are added
+    (in C: replay counts a hundred thousand records)."""
+    found = compress(records, map(is_, map(type, records), repeat(BatchRecord)))
+    batched = cast(Iterator[BatchRecord], found)
+    loose = chain(records, chain.from_iterable(batch.records for batch in batched))
+    return sum(map(is_, map(type, loose), repeat(SetRecord)))
+
+
+def prepared(data: Records, records: list[Record]) -> Records:
+    """``data``, or its ``Segments`` copy when the sets in ``records`` could take a dict past
+    ``SEGMENT`` (not after a clear: applying them builds a new mapping). Before a commit's
+    append: a copy that fails must not leave a record in the journal that memory lacks."""
+    if any(map(is_, map(type, records), repeat(ClearRecord))):
+        return data
+    return grown(data, sets_in(records))
 
 
 def replay(data: Records, records: list[Record]) -> Records:
@@ -102,7 +111,7 @@ def replay(data: Records, records: list[Record]) -> Records:
     replaces it. Into a dict that stays within ``SEGMENT``, a record at a time (the fastest
     way); else a chunk at a time, a batch's records loose (nobody reads yet), as commits are
     applied, so that no C call is long."""
-    if isinstance(data, dict) and not outgrows(data, size_of(records)):
+    if isinstance(data, dict) and not outgrows(data, sets_in(records)):
         journal.apply(data, records)
         return data
     loose = list(chain.from_iterable(map(_loose, records)))

@@ -40,7 +40,7 @@ from ...errors import (
     StorageError,
 )
 from ...options import Options
-from . import atomic, batches, journal, layout, segments, snapshot
+from . import atomic, batches, journal, layout, snapshot
 from .atomic import FileIdentity
 from .catalog import Catalog
 from .changes import UNOPENED, ChangeCounter, Counter, open_counter
@@ -328,6 +328,7 @@ class CollectionStore:
             self._journal = journal_file
         start = journal_file.offset
         payload = b"".join(journal.frame(record) for record in records)
+        self.data = batches.prepared(self.data, records)  # may fail: before the append
         self.will_change()
         try:
             end = journal_file.append(payload)
@@ -375,7 +376,7 @@ class CollectionStore:
         """Apply committed records to memory, each batch whole or not at all for readers
         (``batches``); ``version`` is odd meanwhile, for bulk reads between slices. A dict that
         would pass ``segments.SEGMENT`` is copied first: readers keep reading it meanwhile."""
-        self.data = segments.grown(self.data, batches.size_of(records))
+        self.data = batches.prepared(self.data, records)
         self.version += 1
         try:
             self.data = batches.apply_committed(self.data, records)
