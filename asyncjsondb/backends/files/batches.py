@@ -15,11 +15,10 @@ first (whose ``apply`` is the same single pass over its dicts).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import chain, compress, repeat
+from itertools import chain, repeat
 from operator import is_
-from typing import cast
 
 from . import journal
 from .journal import BatchRecord, ClearRecord, DeleteRecord, Record, SetRecord
@@ -89,19 +88,21 @@ def apply_committed(data: Records, records: list[Record]) -> Records:
 
 
 def sets_in(records: list[Record]) -> int:
-    """How many sets ``records`` hold, a batch's counted: at most that many keys are added
-    (in C: replay counts a hundred thousand records)."""
-    found = compress(records, map(is_, map(type, records), repeat(BatchRecord)))
-    batched = cast(Iterator[BatchRecord], found)
-    loose = chain(records, chain.from_iterable(batch.records for batch in batched))
-    return sum(map(is_, map(type, loose), repeat(SetRecord)))
+    """How many sets ``records`` hold, a batch's counted: at most that many keys are added."""
+    count = 0
+    for record in records:
+        if type(record) is BatchRecord:
+            count += sum(map(is_, map(type, record.records), repeat(SetRecord)))
+        else:
+            count += type(record) is SetRecord
+    return count
 
 
 def prepared(data: Records, records: list[Record]) -> Records:
     """``data``, or its ``Segments`` copy when the sets in ``records`` could take a dict past
     ``SEGMENT`` (not after a clear: applying them builds a new mapping). Before a commit's
     append: a copy that fails must not leave a record in the journal that memory lacks."""
-    if any(map(is_, map(type, records), repeat(ClearRecord))):
+    if isinstance(data, Segments) or ClearRecord in map(type, records):
         return data
     return grown(data, sets_in(records))
 

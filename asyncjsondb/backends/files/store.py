@@ -276,6 +276,7 @@ class CollectionStore:
             journal_file.truncate_torn_tail(valid_end)
         self.catalog.follow(records, data.get)  # other processes' writes, checked by them
         if data is self.data:
+            self.data = batches.prepared(self.data, records)
             self._apply(records)
             data = self.data
         else:
@@ -374,9 +375,9 @@ class CollectionStore:
 
     def _apply(self, records: list[Record]) -> None:
         """Apply committed records to memory, each batch whole or not at all for readers
-        (``batches``); ``version`` is odd meanwhile, for bulk reads between slices. A dict that
-        would pass ``segments.SEGMENT`` is copied first: readers keep reading it meanwhile."""
-        self.data = batches.prepared(self.data, records)
+        (``batches``); ``version`` is odd meanwhile, for bulk reads between slices. The caller
+        has made ``data`` ready for them (``batches.prepared``: a dict that would pass the size
+        is copied first, and readers keep reading it meanwhile)."""
         self.version += 1
         try:
             self.data = batches.apply_committed(self.data, records)
