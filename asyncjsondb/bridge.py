@@ -11,8 +11,11 @@ daemon thread, so that callers on any loop, in any thread, can share them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import math
 import os
+import sys
 import threading
 import time
 import weakref
@@ -86,6 +89,56 @@ def sharing_the_gil(steps: Iterable[T], every: float = 0.002) -> Iterator[T]:
         if time.perf_counter() >= due:
             time.sleep(0)
             due = time.perf_counter() + every
+
+
+QUICK_SWITCH = 0.0005  # seconds: the switch interval while a worker thread parses at length
+_switching = threading.Lock()
+_switching_depth = 0
+_switching_saved = 0.0
+
+
+@contextlib.contextmanager
+def quick_switches() -> Iterator[None]:
+    """While a worker thread computes for seconds (loading a large collection), let an event
+    loop take the GIL within ~0.5 ms instead of 5.
+
+    A thread that wants the GIL waits ``sys.getswitchinterval()`` before CPython makes the one
+    computing let go, and a whole interval again when it loses the race to re-take it. Measured
+    while a million records load (~3 s): a loop's 1 ms ticks were late by up to 6.8-15.9 ms with
+    the default 5 ms, by up to 4.3-6.8 ms with 0.5 ms, the load taking as long. The interval is
+    the interpreter's: lowered while such work runs (nested and threaded uses counted), never
+    raised, and put back after, unless something else changed it meanwhile.
+    """
+    global _switching_depth, _switching_saved
+    with _switching:
+        if _switching_depth == 0:
+            _switching_saved = sys.getswitchinterval()
+            if _switching_saved > QUICK_SWITCH:
+                sys.setswitchinterval(QUICK_SWITCH)
+        _switching_depth += 1
+    try:
+        yield
+    finally:
+        with _switching:
+            _switching_depth -= 1
+            if _switching_depth == 0:
+                _restore_switch_interval()
+
+
+def _restore_switch_interval() -> None:
+    if _switching_saved > QUICK_SWITCH and math.isclose(sys.getswitchinterval(), QUICK_SWITCH):
+        sys.setswitchinterval(_switching_saved)
+
+
+def _after_fork_in_child_switching() -> None:  # forked in the middle of another thread's load
+    global _switching, _switching_depth
+    if _switching_depth:
+        _restore_switch_interval()
+    _switching, _switching_depth = threading.Lock(), 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child_switching)
 
 
 async def run_blocking(function: Callable[..., T], *args: object) -> T:

@@ -3,6 +3,10 @@ and not after every step (the loop-stall benchmark measures what that buys an ev
 
 from __future__ import annotations
 
+import math
+import sys
+import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -40,3 +44,34 @@ def test_the_gil_is_released_once_per_period_of_work(monkeypatch: pytest.MonkeyP
 
 def test_short_work_never_lets_go(monkeypatch: pytest.MonkeyPatch) -> None:
     assert releases_while_taking(monkeypatch, 10, every=1.0) == []
+
+
+def test_quick_switches_lowers_the_interval_while_any_use_runs_and_puts_it_back() -> None:
+    """Nested and threaded uses are counted; the interval goes back only at the last exit, and
+    not over a value someone else set meanwhile, nor up from a lower one of the application."""
+    original = sys.getswitchinterval()
+    try:
+        with bridge.quick_switches():
+            assert math.isclose(sys.getswitchinterval(), bridge.QUICK_SWITCH)
+            other = threading.Thread(target=_hold_quick_switches, args=(0.05,))
+            other.start()
+            with bridge.quick_switches():
+                pass
+            assert math.isclose(sys.getswitchinterval(), bridge.QUICK_SWITCH)
+        assert math.isclose(sys.getswitchinterval(), bridge.QUICK_SWITCH)  # the thread's runs on
+        other.join()
+        assert sys.getswitchinterval() == original
+        with bridge.quick_switches():
+            sys.setswitchinterval(0.002)  # the application's own choice, made meanwhile
+        assert math.isclose(sys.getswitchinterval(), 0.002)
+        sys.setswitchinterval(0.0001)
+        with bridge.quick_switches():
+            assert math.isclose(sys.getswitchinterval(), 0.0001)  # never raised
+        assert math.isclose(sys.getswitchinterval(), 0.0001)
+    finally:
+        sys.setswitchinterval(original)
+
+
+def _hold_quick_switches(seconds: float) -> None:
+    with bridge.quick_switches():
+        time.sleep(seconds)

@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ...bridge import reset_after_fork
+from ...bridge import quick_switches, reset_after_fork
 from ...codec import bulk_decoding
 from ...errors import (
     CorruptFileError,
@@ -239,7 +239,8 @@ class CollectionStore:
         identity: FileIdentity | None = None
         data: Records = {}
         try:
-            with bulk_decoding():  # millions of new objects: no collector passes over them
+            # millions of new objects: no collector passes over them; loops get the GIL quickly
+            with bulk_decoding(), quick_switches():
                 if loaded is not None:
                     identity = FileIdentity.of(loaded[1])
                     try:
